@@ -1,0 +1,34 @@
+import js from '@eslint/js';
+import globals from 'globals';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/', 'node_modules/', 'coverage/', '.nsq/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: {
+      globals: { ...globals.node },
+    },
+    rules: {
+      '@typescript-eslint/no-explicit-any': 'off',
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
+    },
+  },
+  {
+    files: [
+      'lib/protocol/**',
+      'lib/connection/**',
+      'lib/consumer/**',
+      'lib/producer/**',
+      'lib/lookup/**',
+    ],
+    rules: {
+      // The client core is a plain NSQ client: it must not depend on Nest.
+      'no-restricted-imports': ['error', { patterns: ['@nestjs/*', '**/server/*', '**/client/*'] }],
+    },
+  },
+);

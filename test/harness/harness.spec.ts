@@ -1,0 +1,37 @@
+import { createConnection } from 'node:net';
+import { LookupdProcess, NsqdApi, NsqdProcess, sharedNsq, stopAll, uniqueName } from './nsq.js';
+
+afterAll(stopAll);
+
+describe('test harness', () => {
+  it('runs a shared nsqd that accepts an HTTP publish', async () => {
+    const { api } = sharedNsq();
+    const topic = uniqueName();
+    await api.publish(topic, 'hello');
+    const stats = await api.stats(topic);
+    expect(stats.topics.find((t) => t.topic_name === topic)?.message_count).toBe(1);
+  });
+
+  it('starts, stops and restarts an extra nsqd on the same ports and data dir', async () => {
+    const lookupd = await LookupdProcess.start();
+    const nsqd = await NsqdProcess.start({ lookupd });
+    const api = new NsqdApi(nsqd.httpUrl);
+    const topic = uniqueName();
+    await api.publish(topic, 'kept across SIGTERM');
+    const port = nsqd.tcpPort;
+    await nsqd.stop('SIGTERM');
+    expect(nsqd.running).toBe(false);
+    await expect(fetch(`${nsqd.httpUrl}/ping`)).rejects.toThrow();
+    await nsqd.start();
+    expect(nsqd.tcpPort).toBe(port);
+    const stats = await api.stats(topic);
+    expect(stats.topics.find((t) => t.topic_name === topic)?.depth).toBe(1);
+    await new Promise<void>((resolve, reject) => {
+      const socket = createConnection(nsqd.tcpPort, '127.0.0.1', () => {
+        socket.end();
+        resolve();
+      });
+      socket.on('error', reject);
+    });
+  });
+});
