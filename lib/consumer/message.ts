@@ -1,0 +1,88 @@
+import { NsqError } from '../protocol/errors.js';
+import { decodeMessage } from '../protocol/message.js';
+
+/** How a message was answered, or undefined while it is still in flight. */
+export type MessageOutcome = 'finished' | 'requeued' | undefined;
+
+/** What a message needs from the connection it arrived on. */
+export interface MessageOwner {
+  readonly address: string;
+  readonly topic: string;
+  readonly channel: string;
+  finish(message: NsqMessage): void;
+  requeue(message: NsqMessage, delayMs: number, backoff: boolean): void;
+  touch(message: NsqMessage): void;
+}
+
+/** One delivery of a message. It answers nsqd exactly once: finish() or requeue(). */
+export class NsqMessage {
+  readonly id: string;
+  /** Deliveries so far, this one included (1 on first delivery). */
+  readonly attempts: number;
+  /** Nanoseconds since the epoch when nsqd first received the message. */
+  readonly timestamp: bigint;
+  readonly body: Buffer;
+  private state: MessageOutcome;
+
+  constructor(
+    data: Buffer,
+    private readonly owner: MessageOwner,
+  ) {
+    const m = decodeMessage(data);
+    this.id = m.id;
+    this.attempts = m.attempts;
+    this.timestamp = m.timestamp;
+    this.body = m.body;
+  }
+
+  /** The nsqd 'host:port' this delivery came from. */
+  get address(): string {
+    return this.owner.address;
+  }
+  get topic(): string {
+    return this.owner.topic;
+  }
+  get channel(): string {
+    return this.owner.channel;
+  }
+  get outcome(): MessageOutcome {
+    return this.state;
+  }
+  /** True once finish() or requeue() was called. */
+  get answered(): boolean {
+    return this.state !== undefined;
+  }
+
+  /** FIN: the message is done. */
+  finish(): void {
+    this.answer('finished');
+    this.owner.finish(this);
+  }
+
+  /**
+   * REQ: deliver again after `delayMs`. `backoff` (default true) lets the consumer slow down
+   * intake as a failure; false requeues without counting as one.
+   */
+  requeue(delayMs = 0, backoff = true): void {
+    if (!Number.isFinite(delayMs) || delayMs < 0) {
+      throw new NsqError(`requeue delay must be a number of ms >= 0, got ${delayMs}`);
+    }
+    this.answer('requeued');
+    this.owner.requeue(this, delayMs, backoff);
+  }
+
+  /** TOUCH: reset nsqd's msg-timeout for this message while work goes on. */
+  touch(): void {
+    if (this.state) throw this.alreadyAnswered('touch');
+    this.owner.touch(this);
+  }
+
+  private answer(outcome: MessageOutcome): void {
+    if (this.state) throw this.alreadyAnswered(outcome === 'finished' ? 'finish' : 'requeue');
+    this.state = outcome;
+  }
+
+  private alreadyAnswered(action: string): NsqError {
+    return new NsqError(`Cannot ${action} message ${this.id}: it was already ${this.state}`);
+  }
+}

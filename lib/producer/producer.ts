@@ -1,0 +1,440 @@
+import { EventEmitter } from 'node:events';
+import { NsqConnection, type ConnectionOptions, type Identity } from '../connection/connection.js';
+import {
+  addressList,
+  intInRange,
+  option,
+  reconnectDelay,
+  resolveConnectionOptions,
+  type NsqConnectionSettings,
+} from '../connection/options.js';
+import { commands } from '../protocol/index.js';
+import {
+  NsqConnectionError,
+  NsqError,
+  NsqResponseError,
+  NsqValidationError,
+} from '../protocol/errors.js';
+import { assertTopicName } from '../protocol/names.js';
+
+export interface ProducerOptions extends NsqConnectionSettings {
+  /** nsqd TCP addresses ('host:port'); the first reachable one is used, the others on failure. */
+  nsqd: string[];
+  /** Coalesce publishes to one topic made in the same tick into MPUB. Default true. */
+  batching?: boolean;
+  /** Most messages in one automatic MPUB. Default 1 000. */
+  maxBatchCount?: number;
+  /** Most bytes in one automatic MPUB. Default 512 KiB. */
+  maxBatchBytes?: number;
+  /** Largest message nsqd accepts (its --max-msg-size). Default 1 MiB. */
+  maxMessageSize?: number;
+  /** Largest MPUB body nsqd accepts (its --max-body-size). Default 5 MiB. */
+  maxBodySize?: number;
+  /** Longest DPUB delay nsqd accepts (its --max-req-timeout), ms. Default 3 600 000. */
+  maxDeferDelay?: number;
+  /** Longest wait before trying a failed nsqd again, ms. Default 5 000. */
+  maxReconnectDelay?: number;
+}
+
+export interface ProducerEvents {
+  connected: [address: string, identity: Identity];
+  disconnected: [address: string, error: Error | undefined];
+  warning: [error: Error];
+}
+
+export type MessageBody = Buffer | Uint8Array | string;
+
+/** A command sent (or to send) and the callers waiting for nsqd's OK. */
+interface Publish {
+  frame: Buffer | Buffer[];
+  settle(error?: Error): void;
+}
+
+interface Batch {
+  bodies: Buffer[];
+  bytes: number;
+  waiters: ((error?: Error) => void)[];
+}
+
+/** One nsqd address of the pool. */
+class Link {
+  connection?: NsqConnection;
+  connecting?: Promise<NsqConnection>;
+  /** Written and waiting for OK or an error, in order. */
+  pending: Publish[] = [];
+  failures = 0;
+  retryAt = 0;
+  lastError?: Error;
+
+  constructor(readonly address: string) {}
+}
+
+/**
+ * Publishes to nsqd: lazy connect, failover over several nsqd, reconnect after a drop,
+ * PUB/MPUB/DPUB, and concurrent publishes to a topic coalesced into one MPUB.
+ */
+export class Producer extends EventEmitter<ProducerEvents> {
+  private readonly connectionOptions: ConnectionOptions;
+  private readonly links: Link[];
+  private readonly batching: boolean;
+  private readonly maxBatchCount: number;
+  private readonly maxBatchBytes: number;
+  readonly maxMessageSize: number;
+  readonly maxBodySize: number;
+  private readonly maxDeferDelay: number;
+  private readonly maxReconnectDelay: number;
+  private readonly owner = 'Producer';
+
+  private active?: Link;
+  private acquiring?: Promise<Link>;
+  /** Commands waiting for a connection, in order. */
+  private queue: Publish[] = [];
+  private batches = new Map<string, Batch>();
+  private flushScheduled = false;
+  private closed = false;
+
+  constructor(options: ProducerOptions) {
+    super();
+    const owner = this.owner;
+    if (!options || typeof options !== 'object') {
+      throw new NsqValidationError(`${owner}: options { nsqd: ['host:port'] } are required`);
+    }
+    const nsqd = addressList(owner, 'nsqd', options.nsqd);
+    if (nsqd.length === 0) {
+      throw new NsqValidationError(
+        `${owner}: option nsqd must list at least one nsqd TCP address ('host:port')`,
+      );
+    }
+    this.connectionOptions = resolveConnectionOptions(owner, options);
+    this.links = nsqd.map((a) => new Link(a));
+    this.batching = option(
+      owner,
+      'batching',
+      options.batching,
+      true,
+      (v) => typeof v === 'boolean',
+      'a boolean',
+    );
+    this.maxBatchCount = option(
+      owner,
+      'maxBatchCount',
+      options.maxBatchCount,
+      1000,
+      intInRange(1),
+      'an integer >= 1',
+    );
+    this.maxMessageSize = option(
+      owner,
+      'maxMessageSize',
+      options.maxMessageSize,
+      1024 * 1024,
+      intInRange(1),
+      'a positive integer (bytes)',
+    );
+    this.maxBodySize = option(
+      owner,
+      'maxBodySize',
+      options.maxBodySize,
+      5 * 1024 * 1024,
+      intInRange(1),
+      'a positive integer (bytes)',
+    );
+    this.maxBatchBytes = option(
+      owner,
+      'maxBatchBytes',
+      options.maxBatchBytes,
+      Math.min(512 * 1024, this.maxBodySize),
+      intInRange(1, this.maxBodySize),
+      `an integer 1..maxBodySize (${this.maxBodySize})`,
+    );
+    this.maxDeferDelay = option(
+      owner,
+      'maxDeferDelay',
+      options.maxDeferDelay,
+      3_600_000,
+      intInRange(0),
+      'an integer >= 0 (ms)',
+    );
+    this.maxReconnectDelay = option(
+      owner,
+      'maxReconnectDelay',
+      options.maxReconnectDelay,
+      5000,
+      intInRange(1),
+      'a positive integer (ms)',
+    );
+  }
+
+  /** The nsqd addresses and whether each is connected, for health checks. */
+  connections(): { address: string; connected: boolean; lastError?: string }[] {
+    return this.links.map((l) => ({
+      address: l.address,
+      connected: !!l.connection?.isOpen,
+      lastError: l.lastError?.message,
+    }));
+  }
+
+  /** Connects now instead of on the first publish. */
+  async connect(): Promise<void> {
+    this.assertOpen();
+    await this.acquire();
+  }
+
+  /** PUB (coalesced with other publishes to `topic` in the same tick into one MPUB). */
+  publish(topic: string, body: MessageBody): Promise<void> {
+    let buf: Buffer;
+    try {
+      this.assertOpen();
+      assertTopicName(topic);
+      buf = this.checkBody(topic, body);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (!this.batching) return this.send(commands.pub(topic, buf));
+    return new Promise<void>((resolve, reject) => {
+      let batch = this.batches.get(topic);
+      if (batch && batch.bytes + buf.length + 4 > this.maxBatchBytes) {
+        this.flushBatch(topic, batch);
+        batch = undefined;
+      }
+      if (!batch) {
+        batch = { bodies: [], bytes: 4, waiters: [] };
+        this.batches.set(topic, batch);
+      }
+      batch.bodies.push(buf);
+      batch.bytes += buf.length + 4;
+      batch.waiters.push((error) => (error ? reject(error) : resolve()));
+      if (batch.bodies.length >= this.maxBatchCount) this.flushBatch(topic, batch);
+      else if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flushBatches());
+      }
+    });
+  }
+
+  /** MPUB: several messages in one command; all are published or none. */
+  publishMany(topic: string, bodies: readonly MessageBody[]): Promise<void> {
+    try {
+      this.assertOpen();
+      assertTopicName(topic);
+      if (!Array.isArray(bodies) || bodies.length === 0) {
+        throw new NsqValidationError(
+          `publishMany to "${topic}": give a non-empty array of messages`,
+        );
+      }
+      const bufs = bodies.map((b) => this.checkBody(topic, b));
+      const size = commands.mpubBodySize(bufs);
+      if (size > this.maxBodySize) {
+        throw new NsqValidationError(
+          `MPUB to "${topic}" is ${size} bytes, over maxBodySize ${this.maxBodySize} (nsqd --max-body-size); ` +
+            'split it or raise both limits',
+        );
+      }
+      return this.send(commands.mpub(topic, bufs));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** DPUB: the message becomes visible to consumers after `delayMs`. */
+  publishDeferred(topic: string, delayMs: number, body: MessageBody): Promise<void> {
+    try {
+      this.assertOpen();
+      assertTopicName(topic);
+      if (!Number.isInteger(delayMs) || delayMs < 0 || delayMs > this.maxDeferDelay) {
+        throw new NsqValidationError(
+          `DPUB to "${topic}": delay must be an integer 0..${this.maxDeferDelay} ms (nsqd --max-req-timeout), got ${delayMs}`,
+        );
+      }
+      return this.send(commands.dpub(topic, delayMs, this.checkBody(topic, body)));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new NsqError('Producer is closed: create a new one to publish again');
+  }
+
+  private checkBody(topic: string, body: MessageBody): Buffer {
+    let buf: Buffer;
+    if (Buffer.isBuffer(body)) buf = body;
+    else if (typeof body === 'string') buf = Buffer.from(body);
+    else if (body instanceof Uint8Array)
+      buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    else
+      throw new NsqValidationError(
+        `Message to "${topic}" must be a Buffer, Uint8Array or string, got ${typeof body}`,
+      );
+    if (buf.length === 0) {
+      throw new NsqValidationError(`Message to "${topic}" is empty: nsqd rejects empty messages`);
+    }
+    if (buf.length > this.maxMessageSize) {
+      throw new NsqValidationError(
+        `Message to "${topic}" is ${buf.length} bytes, over maxMessageSize ${this.maxMessageSize} ` +
+          '(nsqd --max-msg-size); nothing was sent',
+      );
+    }
+    return buf;
+  }
+
+  private flushBatches(): void {
+    this.flushScheduled = false;
+    for (const [topic, batch] of this.batches) this.flushBatch(topic, batch);
+  }
+
+  private flushBatch(topic: string, batch: Batch): void {
+    this.batches.delete(topic);
+    const { bodies, waiters } = batch;
+    const frame =
+      bodies.length === 1 ? commands.pub(topic, bodies[0]) : commands.mpub(topic, bodies);
+    this.dispatch({
+      frame,
+      settle: (error) => {
+        for (const w of waiters) w(error);
+      },
+    });
+  }
+
+  private send(frame: Buffer | Buffer[]): Promise<void> {
+    return new Promise<void>((resolve, reject) =>
+      this.dispatch({ frame, settle: (error) => (error ? reject(error) : resolve()) }),
+    );
+  }
+
+  private dispatch(publish: Publish): void {
+    const link = this.active;
+    if (link?.connection?.isOpen && this.queue.length === 0) {
+      link.pending.push(publish);
+      link.connection.write(publish.frame);
+      return;
+    }
+    this.queue.push(publish);
+    this.acquire().then(
+      (l) => this.drainQueue(l),
+      (err: Error) => {
+        const queued = this.queue;
+        this.queue = [];
+        for (const p of queued) p.settle(err);
+      },
+    );
+  }
+
+  private drainQueue(link: Link): void {
+    const conn = link.connection;
+    if (!conn?.isOpen) return;
+    const queued = this.queue;
+    this.queue = [];
+    for (const p of queued) {
+      link.pending.push(p);
+      conn.write(p.frame);
+    }
+  }
+
+  /** A connected link: the active one, else the first that connects, starting after the last. */
+  private acquire(): Promise<Link> {
+    if (this.active?.connection?.isOpen) return Promise.resolve(this.active);
+    this.acquiring ??= this.tryLinks().finally(() => (this.acquiring = undefined));
+    return this.acquiring;
+  }
+
+  private async tryLinks(): Promise<Link> {
+    const start = this.active ? this.links.indexOf(this.active) : 0;
+    const errors: string[] = [];
+    const now = Date.now();
+    for (let k = 0; k < this.links.length; k++) {
+      const link = this.links[(start + k) % this.links.length];
+      if (link.retryAt > now) {
+        errors.push(
+          `${link.address}: ${link.lastError?.message} (next try in ${link.retryAt - now} ms)`,
+        );
+        continue;
+      }
+      try {
+        await this.open(link);
+        this.active = link;
+        return link;
+      } catch (err) {
+        errors.push(`${link.address}: ${(err as Error).message}`);
+      }
+      if (this.closed) break;
+    }
+    throw new NsqConnectionError(`No nsqd reachable to publish to. ${errors.join('; ')}`);
+  }
+
+  private async open(link: Link): Promise<void> {
+    const conn = new NsqConnection(link.address, this.connectionOptions, {
+      onResponse: (text) => {
+        if (text === 'OK') link.pending.shift()?.settle();
+      },
+      onErrorFrame: (error, fatal) => this.onErrorFrame(link, conn, error, fatal),
+      onClose: (error) => this.onClose(link, conn, error),
+    });
+    link.connection = conn;
+    try {
+      const identity = await conn.connect();
+      link.failures = 0;
+      link.lastError = undefined;
+      this.emit('connected', link.address, identity);
+    } catch (err) {
+      link.lastError = err as Error;
+      link.retryAt = Date.now() + reconnectDelay(link.failures++, this.maxReconnectDelay);
+      throw err;
+    }
+  }
+
+  private onErrorFrame(
+    link: Link,
+    conn: NsqConnection,
+    error: NsqResponseError,
+    fatal: boolean,
+  ): void {
+    link.pending.shift()?.settle(error);
+    if (!fatal || link.connection !== conn) return;
+    // nsqd stops reading at a fatal error, so what was written after it never ran: send it again.
+    link.connection = undefined;
+    const unprocessed = link.pending;
+    link.pending = [];
+    for (const p of unprocessed) this.dispatch(p);
+  }
+
+  private onClose(link: Link, conn: NsqConnection, error: Error | undefined): void {
+    if (link.connection !== conn) return;
+    const wasOpen = link.failures === 0 && link.lastError === undefined && this.active === link;
+    link.connection = undefined;
+    const lost = link.pending;
+    link.pending = [];
+    if (lost.length) {
+      const err = new NsqConnectionError(
+        `Connection to nsqd at ${link.address} was lost before it acknowledged ` +
+          `(the message may or may not have been published): ${error?.message ?? 'closed'}`,
+        link.address,
+        { cause: error },
+      );
+      for (const p of lost) p.settle(err);
+    }
+    if (wasOpen) this.emit('disconnected', link.address, error);
+  }
+
+  /** Publishes what is batched, waits for every acknowledgement (bounded), then disconnects. */
+  async close(timeoutMs = 10_000): Promise<void> {
+    if (this.closed) return;
+    this.flushBatches();
+    const outstanding = [...this.links.flatMap((l) => l.pending), ...this.queue].map(
+      (p) =>
+        new Promise<void>((resolve) => {
+          const settle = p.settle;
+          p.settle = (e) => {
+            settle(e);
+            resolve();
+          };
+        }),
+    );
+    this.closed = true;
+    await Promise.race([
+      Promise.all(outstanding),
+      new Promise((r) => setTimeout(r, timeoutMs).unref()),
+    ]);
+    await Promise.all(this.links.map((l) => l.connection?.close()));
+  }
+}
