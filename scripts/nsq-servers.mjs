@@ -2,7 +2,7 @@
 // Real nsqd / nsqlookupd / nsqadmin processes on free loopback ports with temp data dirs.
 // Used by the test harness and the demo; plain JS so that jest's global setup can load it as is.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -92,7 +92,7 @@ class NsqServerProcess {
     child.stderr?.on('data', keep);
     mkdirSync(RUN_DIR, { recursive: true });
     const pidFile = join(RUN_DIR, String(child.pid));
-    writeFileSync(pidFile, this.name);
+    writeFileSync(pidFile, `${this.name} ${process.pid}`);
     child.once('exit', () => rmSync(pidFile, { force: true }));
     live.add(this);
     const deadline = Date.now() + 15_000;
@@ -246,7 +246,7 @@ process.once('exit', () => {
   }
 });
 
-/** Kills NSQ processes left by a run that crashed. @returns {number} how many */
+/** Kills NSQ processes whose starting process is gone (a crashed run). @returns {number} how many */
 export function reapLeftovers() {
   let files;
   try {
@@ -256,6 +256,8 @@ export function reapLeftovers() {
   }
   let killed = 0;
   for (const f of files) {
+    const owner = Number(readFileSync(join(RUN_DIR, f), 'utf8').split(' ')[1]);
+    if (owner && isAlive(owner)) continue;
     try {
       process.kill(Number(f), 'SIGKILL');
       killed++;
@@ -265,4 +267,14 @@ export function reapLeftovers() {
     rmSync(join(RUN_DIR, f), { force: true });
   }
   return killed;
+}
+
+/** @param {number} pid */
+function isAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
