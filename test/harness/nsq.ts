@@ -14,7 +14,10 @@ export class NsqdApi {
   async stats(topic?: string): Promise<NsqdStats> {
     const q = topic ? `&topic=${encodeURIComponent(topic)}` : '';
     const res = await fetch(`${this.httpUrl}/stats?format=json${q}`);
-    return (await res.json()) as NsqdStats;
+    const stats = (await res.json()) as NsqdStats;
+    // nsqd answers topics: null (and channels: null) when there are none.
+    stats.topics = (stats.topics ?? []).map((t) => ({ ...t, channels: t.channels ?? [] }));
+    return stats;
   }
 
   /** Counts of one channel, or undefined if it does not exist (yet). */
