@@ -33,11 +33,10 @@ export type NsqClientEvents = {
 /**
  * Publishes to NSQ from Nest: `emit(topic, data)` is PUB (coalesced into MPUB), an NsqRecord
  * with a delay is DPUB; `send(topic, data)` is a request answered by a @MessagePattern handler.
+ *
+ * The base's status type stays `string` so that ClientNsq fits ClientsModule's `customClass`.
  */
-export class ClientNsq
-  extends ClientProxy<NsqClientEvents, NsqStatus>
-  implements OnApplicationShutdown
-{
+export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplicationShutdown {
   private readonly producer: Producer;
   private readonly events = new EventEmitter();
   private connection?: Promise<Producer>;
@@ -58,6 +57,11 @@ export class ClientNsq
       this.events.emit('disconnected', address, error);
     });
     this.producer.on('warning', (error) => this.events.emit('error', error));
+  }
+
+  /** 'connected' | 'disconnected' | 'reconnecting', without repeats. */
+  override get status(): Observable<NsqStatus> {
+    return super.status as Observable<NsqStatus>;
   }
 
   /** Connects to the first reachable nsqd. Cached: every caller shares one attempt. */

@@ -67,8 +67,11 @@ const NON_FATAL = new Set(['E_FIN_FAILED', 'E_REQ_FAILED', 'E_TOUCH_FAILED']);
 const EMPTY: Buffer = Buffer.alloc(0);
 
 type Stream = Socket;
-/** A stream codec negotiated after IDENTIFY: decode feeds onDecoded, encode writes the socket. */
-type Codec = { decode(chunk: Buffer): void; encode(b: Buffer): void };
+/**
+ * A stream codec negotiated after IDENTIFY: decode feeds onDecoded, encode writes the socket;
+ * written() resolves once everything encoded so far has been handed to the socket.
+ */
+type Codec = { decode(chunk: Buffer): void; encode(b: Buffer): void; written(): Promise<void> };
 
 export function parseErrorFrame(data: Buffer, address?: string): NsqResponseError {
   const text = data.toString();
@@ -246,8 +249,13 @@ export class NsqConnection {
 
   private onData(chunk: Buffer): void {
     this.lastRead = Date.now();
-    if (this.codec) this.codec.decode(chunk);
-    else this.onDecoded(chunk);
+    if (!this.codec) return this.onDecoded(chunk);
+    // A corrupt compressed stream must end this connection, not throw out of a socket event.
+    try {
+      this.codec.decode(chunk);
+    } catch (err) {
+      this.undecodable(err as Error);
+    }
   }
 
   private onDecoded(chunk: Buffer): void {
@@ -261,14 +269,18 @@ export class NsqConnection {
         this.decoder.push(chunk);
       }
     } catch (err) {
-      this.destroy(
-        new NsqConnectionError(
-          `Undecodable data from nsqd at ${this.address}: ${(err as Error).message}`,
-          this.address,
-          { cause: err },
-        ),
-      );
+      this.undecodable(err as Error);
     }
+  }
+
+  private undecodable(err: Error): void {
+    this.destroy(
+      new NsqConnectionError(
+        `Undecodable data from nsqd at ${this.address}: ${err.message}`,
+        this.address,
+        { cause: err },
+      ),
+    );
   }
 
   private deliverHandshakeFrame(): void {
@@ -318,23 +330,38 @@ export class NsqConnection {
       ...tlsOptions,
       socket: raw,
     });
+    // Registered before attach() so that a failed handshake (e.g. an untrusted certificate) says TLS.
+    const handshakeFailed = (err: Error) =>
+      this.destroy(
+        new NsqConnectionError(
+          `TLS handshake with nsqd at ${this.address} failed: ${err.message} ` +
+            '(check the tls option: ca, servername, rejectUnauthorized)',
+          this.address,
+          { cause: err },
+        ),
+      );
+    secure.once('error', handshakeFailed);
     this.attach(secure as unknown as Stream);
     await new Promise<void>((resolve) => secure.once('secureConnect', resolve));
+    secure.off('error', handshakeFailed);
   }
 
   private useDeflate(level: number): void {
     const inflate = createInflateRaw();
     const deflate = createDeflateRaw({ level });
     inflate.on('data', (b: Buffer) => this.onDecoded(b));
-    inflate.on('error', (err) => this.destroy(err));
+    inflate.on('error', (err) => this.undecodable(err));
     deflate.on('data', (b: Buffer) => this.socket?.write(b));
     deflate.on('error', (err) => this.destroy(err));
+    let written = Promise.resolve();
     this.installCodec({
       decode: (chunk) => inflate.write(chunk),
       encode: (b) => {
         deflate.write(b);
-        deflate.flush(zlibConstants.Z_SYNC_FLUSH);
+        // zlib emits its output (and so writes the socket) before it calls this back.
+        written = new Promise((resolve) => deflate.flush(zlibConstants.Z_SYNC_FLUSH, resolve));
       },
+      written: () => written,
     });
   }
 
@@ -347,6 +374,7 @@ export class NsqConnection {
         for (const b of decoder.decode(chunk)) this.onDecoded(b);
       },
       encode: (b) => this.socket?.write(encoder.encode(b)),
+      written: () => Promise.resolve(),
     });
   }
 
@@ -434,6 +462,7 @@ export class NsqConnection {
   /** Resolves once everything written so far has been handed to the OS. */
   async drain(): Promise<void> {
     this.flush();
+    await this.codec?.written();
     const socket = this.socket;
     if (!socket || this.closed) return;
     await new Promise<void>((resolve) => socket.write(EMPTY, () => resolve()));
@@ -443,10 +472,12 @@ export class NsqConnection {
   async close(): Promise<void> {
     if (this.closed) return;
     const closedNow = new Promise<void>((resolve) => this.closeWaiters.push(resolve));
+    const timer = setTimeout(() => this.destroy(), 5000);
     this.flush();
     this.closing = true;
+    // Ending the socket before a compressed FIN reached it would lose the FIN.
+    await Promise.race([this.codec?.written(), closedNow]);
     this.socket?.end();
-    const timer = setTimeout(() => this.destroy(), 5000);
     await closedNow;
     clearTimeout(timer);
   }

@@ -31,7 +31,11 @@ export interface NsqConnectionSettings {
   connectTimeout?: number;
   /** nsqd output buffer, bytes (nsqd's default when unset). */
   outputBufferSize?: number;
-  /** nsqd output buffer timeout, ms (nsqd's default when unset). */
+  /**
+   * ms nsqd may hold messages in its output buffer before flushing them to this client: the
+   * latency floor of a quiet channel. Default 25 (nsqd's --min-output-buffer-timeout; nsqd's
+   * own default is 250). -1 turns the timer off; see also outputBufferSize -1 (no buffering).
+   */
   outputBufferTimeout?: number;
 }
 
@@ -139,7 +143,7 @@ export function resolveConnectionOptions(
       owner,
       'outputBufferTimeout',
       s.outputBufferTimeout,
-      undefined,
+      25,
       intInRange(-1),
       'an integer >= -1 (ms)',
     ),

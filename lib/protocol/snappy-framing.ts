@@ -51,8 +51,8 @@ export class SnappyFrameEncoder {
       const useCompressed = compressed.length < block.length;
       const payload = useCompressed ? compressed : block;
       const head = Buffer.allocUnsafe(8);
-      head.writeUInt32LE(payload.length + 4, 0);
       head[0] = useCompressed ? CHUNK_COMPRESSED : CHUNK_UNCOMPRESSED;
+      head.writeUIntLE(payload.length + 4, 1, 3);
       head.writeUInt32LE(maskedCrc32c(block), 4);
       out.push(head, payload);
     }
