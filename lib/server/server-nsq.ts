@@ -5,7 +5,7 @@ import {
   Server,
   type MessageHandler as NestHandler,
 } from '@nestjs/microservices';
-import { lastValueFrom } from 'rxjs';
+import { isObservable, lastValueFrom } from 'rxjs';
 import { Consumer, type ConsumerOptions } from '../consumer/consumer.js';
 import type { BackoffSettings } from '../consumer/backoff.js';
 import type { NsqMessage } from '../consumer/message.js';
@@ -184,7 +184,8 @@ export class ServerNsq
   private runEventHandler(handler: NestHandler, data: unknown, context: NsqContext): Promise<void> {
     return this.runWithProcessingHooks(context, async (runEndHook) => {
       const result = await handler(data, context);
-      await lastValueFrom(this.transformToObservable(result), { defaultValue: undefined });
+      // Nest's handler proxy has already awaited a promise; only a stream is left to run.
+      if (isObservable(result)) await lastValueFrom(result, { defaultValue: undefined });
       runEndHook();
     }) as unknown as Promise<void>;
   }
