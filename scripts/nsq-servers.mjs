@@ -2,7 +2,15 @@
 // Real nsqd / nsqlookupd / nsqadmin processes on free loopback ports with temp data dirs.
 // Used by the test harness and the demo; plain JS so that jest's global setup can load it as is.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  statSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';

@@ -85,7 +85,7 @@ class Subscription implements MessageOwner {
   /** Rotation ticks since it got RDY, and whether a message came in the current tick. */
   heldTicks = 0;
   gotMessage = false;
-  private onSubscribed?: (ok: boolean) => void;
+  private onSubscribed?: (error?: Error) => void;
   private onCloseWait?: () => void;
 
   constructor(
@@ -109,10 +109,17 @@ class Subscription implements MessageOwner {
   async subscribe(): Promise<Identity> {
     const identity = await this.connection.connect();
     this.maxRdy = identity.max_rdy_count;
-    const subscribed = new Promise<boolean>((resolve) => (this.onSubscribed = resolve));
+    const subscribed = new Promise<Error | undefined>((resolve) => (this.onSubscribed = resolve));
     this.connection.write(commands.sub(this.topic, this.channel));
-    if (!(await subscribed))
-      throw new NsqError(`SUB ${this.topic} ${this.channel} failed on ${this.address}`);
+    const error = await subscribed;
+    if (error) {
+      throw new NsqError(
+        `SUB ${this.topic} ${this.channel} failed on ${this.address}: ${error.message}`,
+        {
+          cause: error,
+        },
+      );
+    }
     this.subscribed = true;
     return identity;
   }
@@ -128,14 +135,14 @@ class Subscription implements MessageOwner {
     await closeWait;
   }
 
-  abort(): void {
-    this.onSubscribed?.(false);
+  abort(error: Error | undefined): void {
+    this.onSubscribed?.(error ?? new NsqError('connection closed'));
     this.onCloseWait?.();
   }
 
   private onResponse(text: string): void {
     if (text === 'OK' && this.onSubscribed) {
-      this.onSubscribed(true);
+      this.onSubscribed();
       this.onSubscribed = undefined;
     } else if (text === 'CLOSE_WAIT') {
       this.onCloseWait?.();
@@ -186,8 +193,15 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   private readonly onGiveUp?: (message: NsqMessage, reason: unknown) => unknown;
 
   private readonly subscriptions = new Map<string, Subscription>();
-  /** Messages handed to the handler and not yet answered. */
+  /** Messages delivered and not yet answered. */
   private readonly inFlightMessages = new Set<NsqMessage>();
+  /**
+   * Delivered while maxInFlight handlers run. RDY bounds what nsqd sends, but messages already
+   * on the way under an older, larger RDY can still arrive after it was lowered.
+   */
+  private readonly waiting: NsqMessage[] = [];
+  /** Handlers running, those of lost connections included. */
+  private running = 0;
   private readonly reconnectTimers = new Map<string, NodeJS.Timeout>();
   private readonly failures = new Map<string, number>();
   /** Addresses the last successful lookupd poll returned. */
@@ -323,13 +337,18 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   }
 
   /** Connection states, for health checks and tests. */
+  /** Every nsqd this consumer uses or waits to reconnect to, for health checks and tests. */
   connections(): { address: string; subscribed: boolean; rdy: number; inFlight: number }[] {
-    return [...this.subscriptions.values()].map((s) => ({
+    const live = [...this.subscriptions.values()].map((s) => ({
       address: s.address,
       subscribed: s.subscribed,
       rdy: s.rdy,
       inFlight: s.inFlight,
     }));
+    const waiting = [...this.reconnectTimers.keys()]
+      .filter((address) => !this.subscriptions.has(address))
+      .map((address) => ({ address, subscribed: false, rdy: 0, inFlight: 0 }));
+    return [...live, ...waiting];
   }
 
   /**
@@ -400,13 +419,15 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
 
   /** Called by a Subscription when its connection is gone. */
   dropped(sub: Subscription, error: Error | undefined): void {
-    sub.abort();
+    sub.abort(error);
     if (this.subscriptions.get(sub.address) !== sub) return;
     this.subscriptions.delete(sub.address);
     if (sub.subscribed) this.emit('disconnected', sub.address, error);
     else if (error) this.emit('warning', error);
     // Messages of a lost connection are nsqd's again (redelivered after msg-timeout).
     for (const m of this.inFlightMessages) if (m.address === sub.address) this.forget(m);
+    for (let i = this.waiting.length - 1; i >= 0; i--)
+      if (this.waiting[i].address === sub.address) this.waiting.splice(i, 1);
     this.updateRdy();
     if (this.wanted(sub.address)) {
       const failures = this.failures.get(sub.address) ?? 0;
@@ -435,17 +456,20 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
         message,
         new NsqError(`delivered ${message.attempts} times; maxAttempts is ${this.maxAttempts}`),
       );
+    } else if (this.running >= this.maxInFlight) {
+      this.waiting.push(message);
     } else {
       this.run(message);
     }
   }
 
   private run(message: NsqMessage): void {
+    this.running++;
     let result: unknown;
     try {
       result = this.handler(message);
     } catch (err) {
-      this.handlerFailed(message, err);
+      this.settled(message, true, err);
       return;
     }
     if (
@@ -454,14 +478,20 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
       typeof (result as PromiseLike<unknown>).then === 'function'
     ) {
       (result as PromiseLike<unknown>).then(
-        () => {
-          if (!message.answered) message.finish();
-        },
-        (err: unknown) => this.handlerFailed(message, err),
+        () => this.settled(message, false),
+        (err: unknown) => this.settled(message, true, err),
       );
-    } else if (!message.answered) {
-      message.finish();
+    } else {
+      this.settled(message, false);
     }
+  }
+
+  private settled(message: NsqMessage, failed: boolean, error?: unknown): void {
+    this.running--;
+    if (failed) this.handlerFailed(message, error);
+    else if (!message.answered) message.finish();
+    const next = this.waiting.shift();
+    if (next) this.run(next);
   }
 
   private handlerFailed(message: NsqMessage, error: unknown): void {
@@ -600,6 +630,8 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     clearInterval(this.rotateTimer);
     this.reconnectTimers.forEach((t) => clearTimeout(t));
     this.reconnectTimers.clear();
+    // Not started yet: back to nsqd at once.
+    for (const m of this.waiting.splice(0)) m.requeue(0, false);
     const subs = [...this.subscriptions.values()];
     await Promise.all(subs.map((s) => s.startClose()));
     if (this.inFlightMessages.size > 0) {

@@ -40,13 +40,19 @@ export function safeRdy(
   targets: readonly number[],
 ): number[] {
   const next = slots.map((s, i) => Math.min(s.rdy, targets[i]));
-  let committed = 0;
-  for (let i = 0; i < slots.length; i++) committed += Math.max(next[i], slots[i].inFlight);
-  let budget = maxInFlight - committed;
-  for (let i = 0; i < slots.length && budget > 0; i++) {
+  let budget = maxInFlight;
+  for (let i = 0; i < slots.length; i++) budget -= Math.max(next[i], slots[i].inFlight);
+  // Messages still in flight under an older RDY elsewhere: take back RDY that is not in use yet.
+  for (let i = 0; i < slots.length && budget < 0; i++) {
+    const cut = Math.min(Math.max(0, next[i] - slots[i].inFlight), -budget);
+    next[i] -= cut;
+    budget += cut;
+  }
+  for (let i = 0; i < slots.length; i++) {
     if (targets[i] <= next[i]) continue;
+    // Up to what is in flight there, a higher RDY lets nothing more in: it costs no budget.
     const floor = Math.max(next[i], slots[i].inFlight);
-    const raised = Math.min(targets[i], floor + budget);
+    const raised = Math.min(targets[i], floor + Math.max(0, budget));
     if (raised > floor) budget -= raised - floor;
     next[i] = Math.max(next[i], raised);
   }

@@ -32,7 +32,10 @@ export interface ProducerOptions extends NsqConnectionSettings {
   maxBodySize?: number;
   /** Longest DPUB delay nsqd accepts (its --max-req-timeout), ms. Default 3 600 000. */
   maxDeferDelay?: number;
-  /** Longest wait before trying a failed nsqd again, ms. Default 5 000. */
+  /**
+   * Longest wait before trying a failed nsqd again, ms; publishes meanwhile fail at once
+   * instead of waiting on a connect. Default 1 000.
+   */
   maxReconnectDelay?: number;
 }
 
@@ -59,7 +62,6 @@ interface Batch {
 /** One nsqd address of the pool. */
 class Link {
   connection?: NsqConnection;
-  connecting?: Promise<NsqConnection>;
   /** Written and waiting for OK or an error, in order. */
   pending: Publish[] = [];
   failures = 0;
@@ -159,7 +161,7 @@ export class Producer extends EventEmitter<ProducerEvents> {
       owner,
       'maxReconnectDelay',
       options.maxReconnectDelay,
-      5000,
+      1000,
       intInRange(1),
       'a positive integer (ms)',
     );
@@ -363,16 +365,18 @@ export class Producer extends EventEmitter<ProducerEvents> {
   }
 
   private async open(link: Link): Promise<void> {
+    let connected = false;
     const conn = new NsqConnection(link.address, this.connectionOptions, {
       onResponse: (text) => {
         if (text === 'OK') link.pending.shift()?.settle();
       },
       onErrorFrame: (error, fatal) => this.onErrorFrame(link, conn, error, fatal),
-      onClose: (error) => this.onClose(link, conn, error),
+      onClose: (error) => this.onClose(link, conn, connected, error),
     });
     link.connection = conn;
     try {
       const identity = await conn.connect();
+      connected = true;
       link.failures = 0;
       link.lastError = undefined;
       this.emit('connected', link.address, identity);
@@ -398,9 +402,13 @@ export class Producer extends EventEmitter<ProducerEvents> {
     for (const p of unprocessed) this.dispatch(p);
   }
 
-  private onClose(link: Link, conn: NsqConnection, error: Error | undefined): void {
+  private onClose(
+    link: Link,
+    conn: NsqConnection,
+    connected: boolean,
+    error: Error | undefined,
+  ): void {
     if (link.connection !== conn) return;
-    const wasOpen = link.failures === 0 && link.lastError === undefined && this.active === link;
     link.connection = undefined;
     const lost = link.pending;
     link.pending = [];
@@ -413,7 +421,8 @@ export class Producer extends EventEmitter<ProducerEvents> {
       );
       for (const p of lost) p.settle(err);
     }
-    if (wasOpen) this.emit('disconnected', link.address, error);
+    // A failed connect attempt is not a disconnect: its error goes to the publishes waiting.
+    if (connected) this.emit('disconnected', link.address, error);
   }
 
   /** Publishes what is batched, waits for every acknowledgement (bounded), then disconnects. */

@@ -1,11 +1,4 @@
-import {
-  Controller,
-  Inject,
-  Injectable,
-  Module,
-  type INestApplication,
-  type INestMicroservice,
-} from '@nestjs/common';
+import { Controller, Inject, Injectable, Module, type INestMicroservice } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { ClientsModule, Ctx, MessagePattern, Payload, RpcException } from '@nestjs/microservices';
 import { Test } from '@nestjs/testing';
