@@ -5,6 +5,7 @@ import {
   Server,
   type MessageHandler as NestHandler,
 } from '@nestjs/microservices';
+import { Logger } from '@nestjs/common';
 import { isObservable, lastValueFrom } from 'rxjs';
 import { Consumer, type ConsumerOptions } from '../consumer/consumer.js';
 import type { BackoffSettings } from '../consumer/backoff.js';
@@ -83,6 +84,7 @@ export class ServerNsq
   implements CustomTransportStrategy
 {
   override transportId = NSQ_TRANSPORT;
+  protected override readonly logger = new Logger(ServerNsq.name);
   override readonly propagatesEventHandlerErrors = true;
   private readonly routes: Route[] = [];
   /** Reply and dead-letter publishers, one per nsqd a message came from. */
@@ -271,6 +273,7 @@ export class ServerNsq
       this.events.emit('connected', address, pattern);
     });
     consumer.on('disconnected', (address, error) => {
+      if (this.closed) return; // our own close()
       this.unhealthy.add(`${pattern}@${address}`);
       this._status$.next('disconnected');
       this.logger.warn(`Lost nsqd ${address} for ${pattern}: ${error?.message ?? 'closed'}`);
