@@ -92,6 +92,7 @@ export class ServerNsq
   private readonly events = new EventEmitter();
   private readonly unhealthy = new Set<string>();
   private closed = false;
+  private readonly defaultStartHook = this.onProcessingStartHook;
 
   constructor(private readonly options: NsqServerOptions = {}) {
     super();
@@ -148,20 +149,36 @@ export class ServerNsq
   private eventRunner(pattern: string, handler: NestHandler, extras: NsqHandlerOptions) {
     const raw = extras.raw === true;
     const manualAck = extras.manualAck === true;
-    return async (message: NsqMessage): Promise<void> => {
-      const data = raw ? message.body : await this.deserialize(message, pattern);
-      let answered: Promise<void> | undefined;
-      let onAnswer: (() => void) | undefined;
-      if (manualAck) answered = new Promise<void>((resolve) => (onAnswer = resolve));
-      const context = new NsqContext([message, onAnswer]);
-      await this.runEventHandler(handler, data, context);
-      // With manual acknowledgement the message stays in flight until the handler answers.
-      if (answered && !message.answered) await answered;
+    const custom = this.options.deserializer !== undefined;
+    // Kept free of awaits on the common path: every microtask here costs at 100k+ msg/s.
+    return (message: NsqMessage): Promise<void> => {
+      if (custom && !raw) {
+        return this.deserialize(message, pattern).then((data) =>
+          this.runMessage(handler, data, message, manualAck),
+        );
+      }
+      // A body that cannot be decoded throws NsqDecodeError here: dead-lettered, never retried.
+      const data = raw ? message.body : decodeBody(message.body);
+      return this.runMessage(handler, data, message, manualAck);
     };
   }
 
+  private runMessage(
+    handler: NestHandler,
+    data: unknown,
+    message: NsqMessage,
+    manualAck: boolean,
+  ): Promise<void> {
+    if (!manualAck)
+      return this.runEventHandler(handler, data, new NsqContext([message, undefined]));
+    let onAnswer!: () => void;
+    const answered = new Promise<void>((resolve) => (onAnswer = resolve));
+    const done = this.runEventHandler(handler, data, new NsqContext([message, onAnswer]));
+    // With manual acknowledgement the message stays in flight until the handler answers.
+    return done.then(() => (message.answered ? undefined : answered));
+  }
+
   private async deserialize(message: NsqMessage, pattern: string): Promise<unknown> {
-    if (!this.customDeserializer) return decodeBody(message.body);
     try {
       const packet = await this.deserializer.deserialize(message.body, {
         channel: pattern,
@@ -175,19 +192,17 @@ export class ServerNsq
     }
   }
 
-  private get customDeserializer(): boolean {
-    return this.options.deserializer !== undefined;
-  }
-
   /**
    * Runs an event handler to the end. Nest's base handleEvent does not surface failures; here
    * a throw, a rejection or an erroring Observable all reject, so the message is requeued.
+   * The processing hooks (tracing) are skipped while nobody has set them.
    */
   private runEventHandler(handler: NestHandler, data: unknown, context: NsqContext): Promise<void> {
+    if (this.onProcessingStartHook === this.defaultStartHook && !this.onProcessingEndHook) {
+      return runToEnd(handler, data, context);
+    }
     return this.runWithProcessingHooks(context, async (runEndHook) => {
-      const result = await handler(data, context);
-      // Nest's handler proxy has already awaited a promise; only a stream is left to run.
-      if (isObservable(result)) await lastValueFrom(result, { defaultValue: undefined });
+      await runToEnd(handler, data, context);
       runEndHook();
     }) as unknown as Promise<void>;
   }
@@ -317,6 +332,13 @@ export class ServerNsq
   unwrap<T = Consumer[]>(): T {
     return this.routes.map((r) => r.consumer) as T;
   }
+}
+
+/** Calls a Nest handler and waits for its result, Observable included; rejects on failure. */
+async function runToEnd(handler: NestHandler, data: unknown, context: NsqContext): Promise<void> {
+  const result = await handler(data, context);
+  // Nest's handler proxy has already awaited a promise; only a stream is left to run.
+  if (isObservable(result)) await lastValueFrom(result, { defaultValue: undefined });
 }
 
 /** A one-line reason: an Error's message, an RpcException payload's message, else JSON. */
