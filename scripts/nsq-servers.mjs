@@ -49,6 +49,25 @@ export function freePort() {
 
 const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Starts a process on ports just found free; another process may take one of them first, so
+ * that case is retried on new ports.
+ * @template {NsqServerProcess} T
+ * @param {() => Promise<T>} create
+ * @returns {Promise<T>}
+ */
+async function onFreePorts(create) {
+  for (let attempt = 1; ; attempt++) {
+    const server = await create();
+    try {
+      return await server.start();
+    } catch (err) {
+      await server.destroy();
+      if (attempt >= 3 || !/address already in use/.test(String(err))) throw err;
+    }
+  }
+}
+
 /** @type {Set<NsqServerProcess>} */
 const live = new Set();
 
@@ -154,8 +173,8 @@ export class LookupdProcess extends NsqServerProcess {
     super('nsqlookupd', httpPort);
     this.tcpPort = tcpPort;
   }
-  static async start() {
-    return new LookupdProcess(await freePort(), await freePort()).start();
+  static start() {
+    return onFreePorts(async () => new LookupdProcess(await freePort(), await freePort()));
   }
   get tcpAddress() {
     return `127.0.0.1:${this.tcpPort}`;
@@ -191,8 +210,10 @@ export class NsqdProcess extends NsqServerProcess {
     this.dataDir = mkdtempSync(join(tmpdir(), 'nsqd-'));
   }
   /** @param {NsqdOptions} [options] */
-  static async start(options = {}) {
-    return new NsqdProcess(await freePort(), await freePort(), await freePort(), options).start();
+  static start(options = {}) {
+    return onFreePorts(
+      async () => new NsqdProcess(await freePort(), await freePort(), await freePort(), options),
+    );
   }
   get tcpAddress() {
     return `127.0.0.1:${this.tcpPort}`;
@@ -227,8 +248,8 @@ export class NsqadminProcess extends NsqServerProcess {
     this.lookupd = lookupd;
   }
   /** @param {LookupdProcess} lookupd */
-  static async start(lookupd) {
-    return new NsqadminProcess(await freePort(), lookupd).start();
+  static start(lookupd) {
+    return onFreePorts(async () => new NsqadminProcess(await freePort(), lookupd));
   }
   /** @override */
   args() {

@@ -407,20 +407,30 @@ export class NsqConnection {
     }
   }
 
+  /**
+   * nsqd sends a heartbeat every interval, so 2 intervals without a byte mean it is gone. The
+   * timer is re-armed for the moment the silence would reach that, so it is caught then, not
+   * up to a polling period later.
+   */
   private startHeartbeatWatch(): void {
-    const interval = this.options.heartbeatInterval;
-    if (interval <= 0) return;
-    this.heartbeatTimer = setInterval(() => {
+    const limit = 2 * this.options.heartbeatInterval;
+    if (limit <= 0) return;
+    const check = () => {
+      if (this.closed) return;
       const silent = Date.now() - this.lastRead;
-      if (silent > 2 * interval) {
-        this.destroy(
-          new NsqConnectionError(
-            `nsqd at ${this.address} sent nothing for ${silent} ms (2 heartbeats of ${interval} ms missed)`,
-            this.address,
-          ),
-        );
+      if (silent < limit) {
+        this.heartbeatTimer = setTimeout(check, limit - silent);
+        this.heartbeatTimer.unref();
+        return;
       }
-    }, interval / 2);
+      this.destroy(
+        new NsqConnectionError(
+          `nsqd at ${this.address} sent nothing for ${silent} ms (2 heartbeats of ${this.options.heartbeatInterval} ms missed)`,
+          this.address,
+        ),
+      );
+    };
+    this.heartbeatTimer = setTimeout(check, limit);
     this.heartbeatTimer.unref();
   }
 
@@ -486,7 +496,7 @@ export class NsqConnection {
   destroy(error?: Error): void {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.heartbeatTimer);
+    clearTimeout(this.heartbeatTimer);
     this.socket?.destroy();
     this.outbox = [];
     const waiters = this.closeWaiters;

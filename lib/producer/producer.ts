@@ -92,6 +92,12 @@ export class Producer extends EventEmitter<ProducerEvents> {
   /** Commands waiting for a connection, in order. */
   private queue: Publish[] = [];
   private batches = new Map<string, Batch>();
+  /**
+   * nsqd's own --max-msg-size / --max-body-size, learned from its refusals when lower than ours:
+   * a refused publish costs the connection (and can cost the acknowledgements of publishes in
+   * flight beside it), so the next one that size is refused here instead.
+   */
+  private readonly nsqdLimit = { message: Infinity, body: Infinity };
   private flushScheduled = false;
   private closed = false;
 
@@ -195,7 +201,10 @@ export class Producer extends EventEmitter<ProducerEvents> {
     if (!this.batching) return this.send(commands.pub(topic, buf));
     return new Promise<void>((resolve, reject) => {
       let batch = this.batches.get(topic);
-      if (batch && batch.bytes + buf.length + 4 > this.maxBatchBytes) {
+      if (
+        batch &&
+        batch.bytes + buf.length + 4 > Math.min(this.maxBatchBytes, this.nsqdLimit.body)
+      ) {
         this.flushBatch(topic, batch);
         batch = undefined;
       }
@@ -230,6 +239,12 @@ export class Producer extends EventEmitter<ProducerEvents> {
         throw new NsqValidationError(
           `MPUB to "${topic}" is ${size} bytes, over maxBodySize ${this.maxBodySize} (nsqd --max-body-size); ` +
             'split it or raise both limits',
+        );
+      }
+      if (size > this.nsqdLimit.body) {
+        throw new NsqValidationError(
+          `MPUB to "${topic}" is ${size} bytes, over nsqd's --max-body-size ${this.nsqdLimit.body} ` +
+            '(learned from its refusal of a larger one); split it',
         );
       }
       return this.send(commands.mpub(topic, bufs));
@@ -277,6 +292,12 @@ export class Producer extends EventEmitter<ProducerEvents> {
           '(nsqd --max-msg-size); nothing was sent',
       );
     }
+    if (buf.length > this.nsqdLimit.message) {
+      throw new NsqValidationError(
+        `Message to "${topic}" is ${buf.length} bytes, over nsqd's --max-msg-size ${this.nsqdLimit.message} ` +
+          '(learned from its refusal of a larger one; set maxMessageSize to match); nothing was sent',
+      );
+    }
     return buf;
   }
 
@@ -293,6 +314,24 @@ export class Producer extends EventEmitter<ProducerEvents> {
     this.dispatch({
       frame,
       settle: (error) => {
+        // nsqd refuses a whole MPUB for one message over its own limits (--max-msg-size or
+        // --max-body-size below ours): send each alone so that only the culprit fails.
+        if (
+          bodies.length > 1 &&
+          error instanceof NsqResponseError &&
+          (error.code === 'E_BAD_MESSAGE' || error.code === 'E_BAD_BODY')
+        ) {
+          bodies.forEach((body, k) => {
+            try {
+              this.checkBody(topic, body); // against the limit just learned
+            } catch (err) {
+              waiters[k](err as Error);
+              return;
+            }
+            this.dispatch({ frame: commands.pub(topic, body), settle: waiters[k] });
+          });
+          return;
+        }
         for (const w of waiters) w(error);
       },
     });
@@ -366,18 +405,22 @@ export class Producer extends EventEmitter<ProducerEvents> {
 
   private async open(link: Link): Promise<void> {
     let connected = false;
+    let acknowledged = false;
     const conn = new NsqConnection(link.address, this.connectionOptions, {
       onResponse: (text) => {
-        if (text === 'OK') link.pending.shift()?.settle();
+        if (text !== 'OK') return;
+        // Only a publish that went through proves the link works (see onErrorFrame).
+        if (!acknowledged) link.failures = 0;
+        acknowledged = true;
+        link.pending.shift()?.settle();
       },
-      onErrorFrame: (error, fatal) => this.onErrorFrame(link, conn, error, fatal),
+      onErrorFrame: (error, fatal) => this.onErrorFrame(link, conn, error, fatal, acknowledged),
       onClose: (error) => this.onClose(link, conn, connected, error),
     });
     link.connection = conn;
     try {
       const identity = await conn.connect();
       connected = true;
-      link.failures = 0;
       link.lastError = undefined;
       this.emit('connected', link.address, identity);
     } catch (err) {
@@ -392,14 +435,30 @@ export class Producer extends EventEmitter<ProducerEvents> {
     conn: NsqConnection,
     error: NsqResponseError,
     fatal: boolean,
+    acknowledged: boolean,
   ): void {
+    // "PUB message too big 70000 > 65536", "MPUB body too big ...": nsqd's limit is the second.
+    const tooBig = /(message|body) too big \d+ > (\d+)/.exec(error.message);
+    if (tooBig) {
+      const kind = tooBig[1] === 'body' ? 'body' : 'message';
+      this.nsqdLimit[kind] = Math.min(this.nsqdLimit[kind], Number(tooBig[2]));
+    }
     link.pending.shift()?.settle(error);
     if (!fatal || link.connection !== conn) return;
     // nsqd stops reading at a fatal error, so what was written after it never ran: send it again.
     link.connection = undefined;
     const unprocessed = link.pending;
     link.pending = [];
+    // onClose will not report it: the link has already let go of this connection.
+    this.emit('disconnected', link.address, error);
     for (const p of unprocessed) this.dispatch(p);
+    // A connection refused at its first publish for a reason other than that publish (E_BAD_*),
+    // e.g. TLS required or not authorized, is as good as a failed connect: back off instead of
+    // reconnecting for every publish.
+    if (!acknowledged && !error.code.startsWith('E_BAD_')) {
+      link.lastError = error;
+      link.retryAt = Date.now() + reconnectDelay(link.failures++, this.maxReconnectDelay);
+    }
   }
 
   private onClose(
