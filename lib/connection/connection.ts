@@ -66,7 +66,6 @@ const HEARTBEAT = '_heartbeat_';
 const NON_FATAL = new Set(['E_FIN_FAILED', 'E_REQ_FAILED', 'E_TOUCH_FAILED']);
 const EMPTY: Buffer = Buffer.alloc(0);
 
-type Stream = Socket;
 /**
  * A stream codec negotiated after IDENTIFY: decode feeds onDecoded, encode writes the socket;
  * written() resolves once everything encoded so far has been handed to the socket.
@@ -86,15 +85,15 @@ export function isFatalError(code: string): boolean {
 
 /** Splits 'host:port' (or '[v6]:port'); throws a clear error for anything else. */
 export function parseAddress(address: string): { host: string; port: number } {
-  const match = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(address);
-  const port = match ? Number(match[2]) : NaN;
+  const match = /^(?:\[([^\]\s]+)\]|([^:/\s[\]]+)):(\d{1,5})$/.exec(address);
+  const port = match ? Number(match[3]) : NaN;
   if (!match || port < 1 || port > 65535) {
     throw new NsqConnectionError(
-      `Invalid nsqd address ${JSON.stringify(address)}: expected 'host:port', e.g. '127.0.0.1:4150'`,
+      `Invalid nsqd address ${JSON.stringify(address)}: expected 'host:port' ('[v6]:port'), e.g. '127.0.0.1:4150'`,
       address,
     );
   }
-  return { host: match[1], port };
+  return { host: match[1] ?? match[2], port };
 }
 
 /**
@@ -103,7 +102,7 @@ export function parseAddress(address: string): { host: string; port: number } {
  */
 export class NsqConnection {
   identity?: Identity;
-  private socket?: Stream;
+  private socket?: Socket;
   private codec?: Codec;
   private readonly decoder: FrameDecoder;
   /** Bytes of the handshake not yet consumed; undefined once frames go to the decoder. */
@@ -116,6 +115,9 @@ export class NsqConnection {
   private heartbeatTimer?: NodeJS.Timeout;
   private closed = false;
   private closing = false;
+  /** The socket was ended: nothing more can be written. */
+  private ended = false;
+  private closePromise?: Promise<void>;
   private closeWaiters: (() => void)[] = [];
 
   constructor(
@@ -224,7 +226,7 @@ export class NsqConnection {
     return identity;
   }
 
-  private attach(socket: Stream): void {
+  private attach(socket: Socket): void {
     this.socket = socket;
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) =>
@@ -341,7 +343,7 @@ export class NsqConnection {
         ),
       );
     secure.once('error', handshakeFailed);
-    this.attach(secure as unknown as Stream);
+    this.attach(secure);
     await new Promise<void>((resolve) => secure.once('secureConnect', resolve));
     secure.off('error', handshakeFailed);
   }
@@ -387,6 +389,8 @@ export class NsqConnection {
   }
 
   private onFrame(type: FrameType, data: Buffer): void {
+    // Frames decoded after a fatal error or a destroy (zlib is async) belong to no one.
+    if (this.closed) return;
     if (type === FrameType.Message) {
       this.handlers.onMessage?.(data);
     } else if (type === FrameType.Response) {
@@ -436,7 +440,7 @@ export class NsqConnection {
 
   /** Queues a command; everything queued in one tick goes out in one write. */
   write(command: string | Buffer | readonly Buffer[]): void {
-    if (this.closed) return;
+    if (this.closed || this.ended) return;
     if (typeof command === 'string' || Buffer.isBuffer(command)) this.outbox.push(command);
     else this.outbox.push(...command);
     if (!this.flushScheduled) {
@@ -469,24 +473,22 @@ export class NsqConnection {
     }
   }
 
-  /** Resolves once everything written so far has been handed to the OS. */
-  async drain(): Promise<void> {
-    this.flush();
-    await this.codec?.written();
-    const socket = this.socket;
-    if (!socket || this.closed) return;
-    await new Promise<void>((resolve) => socket.write(EMPTY, () => resolve()));
+  /** Flushes pending commands, then ends the socket gracefully. */
+  close(): Promise<void> {
+    this.closePromise ??= this.endGracefully();
+    return this.closePromise;
   }
 
-  /** Flushes pending commands, then ends the socket gracefully. */
-  async close(): Promise<void> {
+  private async endGracefully(): Promise<void> {
     if (this.closed) return;
     const closedNow = new Promise<void>((resolve) => this.closeWaiters.push(resolve));
     const timer = setTimeout(() => this.destroy(), 5000);
-    this.flush();
     this.closing = true;
+    this.flush();
     // Ending the socket before a compressed FIN reached it would lose the FIN.
     await Promise.race([this.codec?.written(), closedNow]);
+    this.flush(); // what was queued meanwhile
+    this.ended = true;
     this.socket?.end();
     await closedNow;
     clearTimeout(timer);

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { NsqValidationError } from '../protocol/errors.js';
-import type { ConnectionOptions } from './connection.js';
+import { parseAddress, type ConnectionOptions } from './connection.js';
 
 export const USER_AGENT = 'nestjs-nsq/0.1';
 
@@ -70,18 +70,27 @@ export const intInRange =
     isInt(v) && (v as number) >= min && (v as number) <= max;
 
 /** Validates 'host:port' addresses; throws an error naming the option and the bad entry. */
-export function addressList(owner: string, name: string, value: unknown): string[] {
+/**
+ * Checks nsqd TCP addresses ('host:port') or nsqlookupd HTTP addresses (also 'http(s)://host:port');
+ * throws an error naming the option and the bad entry.
+ */
+export function addressList(owner: string, name: 'nsqd' | 'lookupd', value: unknown): string[] {
   if (value === undefined) return [];
+  const expected = name === 'lookupd' ? "'host:port' or 'http(s)://host:port'" : "'host:port'";
   if (!Array.isArray(value)) {
     throw new NsqValidationError(
-      `${owner}: option ${name} must be an array of 'host:port' strings`,
+      `${owner}: option ${name} must be an array of ${expected} strings`,
     );
   }
   for (const a of value) {
-    if (typeof a !== 'string' || !/^(https?:\/\/)?(\[[^\]]+\]|[^:/\s]+):\d{1,5}\/?$/.test(a)) {
+    const hostPort =
+      typeof a === 'string' && name === 'lookupd' ? a.replace(/^https?:\/\/|\/$/g, '') : a;
+    try {
+      parseAddress(hostPort);
+    } catch {
       throw new NsqValidationError(
-        `${owner}: option ${name} has an invalid address ${JSON.stringify(a)}; expected 'host:port'` +
-          (name === 'lookupd' ? " or 'http(s)://host:port'" : ''),
+        `${owner}: option ${name} has an invalid address ${JSON.stringify(a)}; expected ${expected}` +
+          (name === 'nsqd' ? " (nsqd's TCP address, port 4150 by default)" : ''),
       );
     }
   }

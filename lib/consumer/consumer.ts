@@ -95,6 +95,8 @@ class Subscription implements MessageOwner {
     this.connection = new NsqConnection(address, consumer.connectionOptions, {
       onMessage: (data) => consumer.deliver(this, data),
       onResponse: (text) => this.onResponse(text),
+      // E_FIN_FAILED & co.: the message already timed out at nsqd (a handler ran too long).
+      onErrorFrame: (error, fatal) => fatal || consumer.emit('warning', error),
       onClose: (error) => consumer.dropped(this, error),
     });
   }
@@ -215,6 +217,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   private drained?: () => void;
   private started = false;
   private closing = false;
+  private closed?: Promise<void>;
 
   constructor(
     readonly topic: string,
@@ -391,8 +394,8 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   private schedulePoll(): void {
     if (this.closing) return;
     const jitter = this.pollInterval * this.pollJitter * Math.random();
+    // Not unref'd: a consumer waiting for its first producer must keep the process alive.
     this.pollTimer = setTimeout(() => this.poll().catch(() => {}), this.pollInterval - jitter);
-    this.pollTimer.unref();
   }
 
   private wanted(address: string): boolean {
@@ -437,8 +440,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
       const timer = setTimeout(() => {
         this.reconnectTimers.delete(sub.address);
         if (this.wanted(sub.address)) this.connect(sub.address).catch(() => {});
-      }, delay);
-      timer.unref();
+      }, delay); // not unref'd: a service whose only nsqd restarts must wait for it
       this.reconnectTimers.set(sub.address, timer);
     }
   }
@@ -488,10 +490,17 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
 
   private settled(message: NsqMessage, failed: boolean, error?: unknown): void {
     this.running--;
-    if (failed) this.handlerFailed(message, error);
-    else if (!message.answered) message.finish();
-    const next = this.waiting.shift();
-    if (next) this.run(next);
+    try {
+      if (failed) this.handlerFailed(message, error);
+      else if (!message.answered) message.finish();
+    } catch (err) {
+      // A throwing event listener must not strand the message in flight.
+      if (!message.answered) message.requeue(defaultRequeueDelay(message.attempts), true);
+      this.emit('warning', new NsqError(`a listener threw: ${String(err)}`, { cause: err }));
+    } finally {
+      const next = this.waiting.shift();
+      if (next) this.run(next);
+    }
   }
 
   private handlerFailed(message: NsqMessage, error: unknown): void {
@@ -507,7 +516,13 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
 
   private delayFor(attempts: number, error: unknown): number {
     const fromError = (error as { requeueDelay?: unknown } | undefined)?.requeueDelay;
-    const delay = typeof fromError === 'number' ? fromError : this.requeueDelay(attempts, error);
+    let delay: number;
+    try {
+      delay = typeof fromError === 'number' ? fromError : this.requeueDelay(attempts, error);
+    } catch (err) {
+      this.emit('warning', new NsqError(`requeueDelay threw: ${String(err)}; using the default`));
+      delay = NaN;
+    }
     return Number.isFinite(delay) && delay >= 0 ? delay : defaultRequeueDelay(attempts);
   }
 
@@ -595,7 +610,11 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
 
   /** With fewer maxInFlight than connections, moves RDY on from idle or long-served ones. */
   private updateRotation(connections: number): void {
-    const needed = !this.closing && this.maxInFlight < connections;
+    // Rotate when RDY cannot cover every connection: maxInFlight below the connection count, or
+    // backoff testing with RDY 1 (which must move on if it landed on an idle connection).
+    const testing = this.backoff?.mode === 'testing';
+    const needed =
+      !this.closing && (this.maxInFlight < connections || (testing && connections > 1));
     if (!needed) {
       clearInterval(this.rotateTimer);
       this.rotateTimer = undefined;
@@ -611,7 +630,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
         h.gotMessage = false;
       }
       if (rotate) {
-        this.rotation += this.maxInFlight;
+        this.rotation += this.backoff?.mode === 'testing' ? 1 : this.maxInFlight;
         this.updateRdy();
       }
     }, ROTATE_TICK);
@@ -622,8 +641,12 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
    * Stops intake (CLS), waits for handlers in flight up to drainTimeout (then requeues what is
    * left), flushes every FIN/REQ to nsqd and closes the connections.
    */
-  async close(timeoutMs = this.drainTimeout): Promise<void> {
-    if (this.closing) return;
+  close(timeoutMs = this.drainTimeout): Promise<void> {
+    this.closed ??= this.drain(timeoutMs);
+    return this.closed;
+  }
+
+  private async drain(timeoutMs: number): Promise<void> {
     this.closing = true;
     clearTimeout(this.pollTimer);
     clearTimeout(this.backoffTimer);

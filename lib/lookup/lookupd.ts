@@ -28,15 +28,22 @@ export async function lookupTopic(
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (err) {
+    const code = ((err as Error).cause as { code?: string } | undefined)?.code;
     throw new NsqConnectionError(
-      `nsqlookupd at ${address} did not answer: ${(err as Error).message}`,
+      `nsqlookupd at ${address} did not answer: ${(err as Error).message}${code ? ` (${code})` : ''}`,
       address,
-      {
-        cause: err,
-      },
+      { cause: err },
     );
   }
-  if (res.status === 404) return [];
+  if (res.status === 404) {
+    const text = await res.text();
+    // nsqlookupd says TOPIC_NOT_FOUND; any other 404 means this is not an nsqlookupd.
+    if (text.includes('TOPIC_NOT_FOUND')) return [];
+    throw new NsqConnectionError(
+      `${address} answered /lookup with HTTP 404 ${text.trim()}: is it nsqlookupd's HTTP address (port 4161 by default)?`,
+      address,
+    );
+  }
   if (!res.ok) {
     throw new NsqConnectionError(
       `nsqlookupd at ${address} answered HTTP ${res.status}: ${await res.text()}`,
@@ -48,5 +55,9 @@ export async function lookupTopic(
     data?: { producers?: LookupProducer[] };
   };
   const producers = json.producers ?? json.data?.producers ?? [];
-  return producers.map((p) => `${p.broadcast_address}:${p.tcp_port}`);
+  return producers.map((p) =>
+    p.broadcast_address.includes(':')
+      ? `[${p.broadcast_address}]:${p.tcp_port}`
+      : `${p.broadcast_address}:${p.tcp_port}`,
+  );
 }

@@ -47,6 +47,9 @@ export interface ProducerEvents {
 
 export type MessageBody = Buffer | Uint8Array | string;
 
+const CLOSED =
+  'close() was called on this publisher: create a new ClientNsq or Producer to publish again';
+
 /** A command sent (or to send) and the callers waiting for nsqd's OK. */
 interface Publish {
   frame: Buffer | Buffer[];
@@ -99,7 +102,11 @@ export class Producer extends EventEmitter<ProducerEvents> {
    */
   private readonly nsqdLimit = { message: Infinity, body: Infinity };
   private flushScheduled = false;
+  /** close() was called: no new publishes. */
   private closed = false;
+  private closing?: Promise<void>;
+  /** close() is past waiting for acknowledgements: nothing more is sent. */
+  private shutDown = false;
 
   constructor(options: ProducerOptions) {
     super();
@@ -270,7 +277,7 @@ export class Producer extends EventEmitter<ProducerEvents> {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new NsqError('Producer is closed: create a new one to publish again');
+    if (this.closed) throw new NsqError(CLOSED);
   }
 
   private checkBody(topic: string, body: MessageBody): Buffer {
@@ -350,20 +357,36 @@ export class Producer extends EventEmitter<ProducerEvents> {
       link.connection.write(publish.frame);
       return;
     }
+    if (this.shutDown) {
+      publish.settle(new NsqError(CLOSED));
+      return;
+    }
     this.queue.push(publish);
+    // One connect for the whole queue: the publishes queued behind the first wait for it.
+    if (this.queue.length > 1) return;
     this.acquire().then(
       (l) => this.drainQueue(l),
-      (err: Error) => {
-        const queued = this.queue;
-        this.queue = [];
-        for (const p of queued) p.settle(err);
-      },
+      (err: Error) => this.failQueue(err),
     );
+  }
+
+  private failQueue(error: Error): void {
+    const queued = this.queue;
+    this.queue = [];
+    for (const p of queued) p.settle(error);
   }
 
   private drainQueue(link: Link): void {
     const conn = link.connection;
-    if (!conn?.isOpen) return;
+    if (!conn?.isOpen) {
+      this.failQueue(
+        new NsqConnectionError(
+          `Connection to nsqd at ${link.address} closed at once`,
+          link.address,
+        ),
+      );
+      return;
+    }
     const queued = this.queue;
     this.queue = [];
     for (const p of queued) {
@@ -485,8 +508,12 @@ export class Producer extends EventEmitter<ProducerEvents> {
   }
 
   /** Publishes what is batched, waits for every acknowledgement (bounded), then disconnects. */
-  async close(timeoutMs = 10_000): Promise<void> {
-    if (this.closed) return;
+  close(timeoutMs = 10_000): Promise<void> {
+    this.closing ??= this.drainAndDisconnect(timeoutMs);
+    return this.closing;
+  }
+
+  private async drainAndDisconnect(timeoutMs: number): Promise<void> {
     this.flushBatches();
     const outstanding = [...this.links.flatMap((l) => l.pending), ...this.queue].map(
       (p) =>
@@ -503,6 +530,7 @@ export class Producer extends EventEmitter<ProducerEvents> {
       Promise.all(outstanding),
       new Promise((r) => setTimeout(r, timeoutMs).unref()),
     ]);
+    this.shutDown = true;
     await Promise.all(this.links.map((l) => l.connection?.close()));
   }
 }

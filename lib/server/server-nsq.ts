@@ -6,12 +6,13 @@ import {
   type MessageHandler as NestHandler,
 } from '@nestjs/microservices';
 import { Logger } from '@nestjs/common';
-import { isObservable, lastValueFrom } from 'rxjs';
+import { isObservable, lastValueFrom, throwError } from 'rxjs';
 import { Consumer, type ConsumerOptions } from '../consumer/consumer.js';
 import type { BackoffSettings } from '../consumer/backoff.js';
 import type { NsqMessage } from '../consumer/message.js';
 import { Producer } from '../producer/producer.js';
 import { NsqValidationError } from '../protocol/errors.js';
+import { assertTopicName } from '../protocol/names.js';
 import { NSQ_TRANSPORT, type NsqStatus } from '../nsq.constants.js';
 import {
   decodeBody,
@@ -101,6 +102,17 @@ export class ServerNsq
         "ServerNsq: give nsqd (TCP 'host:port') and/or lookupd (HTTP 'host:port') addresses",
       );
     }
+    // Check every consumer option now rather than at listen(): a Consumer connects only on start().
+    try {
+      new Consumer('options', 'check', () => undefined, options);
+    } catch (err) {
+      (err as Error).message = (err as Error).message.replace(
+        'Consumer(options/check)',
+        'ServerNsq',
+      );
+      throw err;
+    }
+    if (options.deadLetterTopic !== undefined) assertTopicName(options.deadLetterTopic);
     this.initializeSerializer(options);
     this.initializeDeserializer(options);
     this.events.on('error', () => {}); // reported through the logger; listeners are optional
@@ -135,12 +147,14 @@ export class ServerNsq
       if (extras[key] !== undefined) (settings as Record<string, unknown>)[key] = extras[key];
     }
     const deadLetterTopic = extras.deadLetterTopic ?? this.options.deadLetterTopic;
+    if (deadLetterTopic !== undefined) assertTopicName(deadLetterTopic);
     const run = handler.isEventHandler
       ? this.eventRunner(pattern, handler, extras)
       : this.requestRunner(handler);
-    const consumer = new Consumer(topic, channel, run, {
+    const consumer: Consumer = new Consumer(topic, channel, run, {
       ...settings,
-      onGiveUp: (message, reason) => this.discard(message, reason, deadLetterTopic),
+      onGiveUp: (message, reason) =>
+        this.discard(message, reason, deadLetterTopic, consumer.maxAttempts),
     });
     this.watch(consumer, pattern);
     return { pattern, topic, channel, consumer };
@@ -201,10 +215,19 @@ export class ServerNsq
     if (this.onProcessingStartHook === this.defaultStartHook && !this.onProcessingEndHook) {
       return runToEnd(handler, data, context);
     }
-    return this.runWithProcessingHooks(context, async (runEndHook) => {
-      await runToEnd(handler, data, context);
-      runEndHook();
-    }) as unknown as Promise<void>;
+    // A hook may return nothing, so the outcome travels through our own promise, not its.
+    return new Promise<void>((resolve, reject) => {
+      this.runWithProcessingHooks(context, async (runEndHook) => {
+        try {
+          await runToEnd(handler, data, context);
+          resolve();
+        } catch (err) {
+          reject(err);
+        } finally {
+          runEndHook();
+        }
+      });
+    });
   }
 
   override async handleEvent(
@@ -233,14 +256,17 @@ export class ServerNsq
         );
       };
       // The request is FINished once its last reply is published; a failed publish requeues it.
+      // A handler that throws becomes an erroring stream, so its error is replied, not lost.
+      const produce = async () => {
+        try {
+          return this.transformToObservable(await handler(request.data, context));
+        } catch (err) {
+          return throwError(() => err);
+        }
+      };
       await new Promise<void>((resolve, reject) => {
-        const started = this.handleRequest(
-          context,
-          async () => this.transformToObservable(await handler(request.data, context)),
-          (packet) => reply(packet).then(() => packet.isDisposed && resolve(), reject),
-        ) as unknown as Promise<void> | undefined;
-        started?.catch((err: unknown) =>
-          reply({ err: describe(err), isDisposed: true }).then(resolve, reject),
+        this.handleRequest(context, produce, (packet) =>
+          reply(packet).then(() => packet.isDisposed && resolve(), reject),
         );
       });
     };
@@ -261,6 +287,7 @@ export class ServerNsq
     message: NsqMessage,
     reason: unknown,
     deadLetterTopic: string | undefined,
+    maxAttempts: number,
   ): Promise<void> {
     const letter: NsqDeadLetter = {
       topic: message.topic,
@@ -268,7 +295,12 @@ export class ServerNsq
       id: message.id,
       attempts: message.attempts,
       error: describe(reason),
-      reason: reason instanceof NsqDecodeError ? 'undecodable' : 'maxAttempts',
+      reason:
+        reason instanceof NsqDecodeError
+          ? 'undecodable'
+          : maxAttempts > 0 && message.attempts >= maxAttempts
+            ? 'maxAttempts'
+            : 'gaveUp',
       failedAt: new Date().toISOString(),
       body: message.body,
     };

@@ -37,6 +37,11 @@ describe('options are checked up front, with errors that name the option', () =>
       /option nsqd has an invalid address "localhost"; expected 'host:port'/,
     ],
     [
+      { nsqd: ['http://127.0.0.1:4150'] },
+      /option nsqd has an invalid address "http:\/\/127\.0\.0\.1:4150"/,
+    ],
+    [{ nsqd: ['127.0.0.1:99999'] }, /option nsqd has an invalid address "127\.0\.0\.1:99999"/],
+    [
       { lookupd: ['ftp://x:1'] },
       /option lookupd has an invalid address .*'http\(s\):\/\/host:port'/,
     ],
@@ -72,6 +77,12 @@ describe('options are checked up front, with errors that name the option', () =>
 
   it('ServerNsq and ClientNsq pass the same checks on', () => {
     expect(() => new ServerNsq({})).toThrow(/ServerNsq: give nsqd/);
+    expect(() => new ServerNsq({ nsqd: ['127.0.0.1:4150'], maxInFlight: -1 })).toThrow(
+      /^ServerNsq: option maxInFlight must be an integer >= 1, got -1$/,
+    );
+    expect(() => new ServerNsq({ nsqd: ['127.0.0.1:4150'], deadLetterTopic: 'no spaces' })).toThrow(
+      /Invalid NSQ topic name "no spaces"/,
+    );
     expect(() => new ClientNsq({ nsqd: ['127.0.0.1:4150'], maxMessageSize: -5 })).toThrow(
       /option maxMessageSize/,
     );
