@@ -1,5 +1,5 @@
 import { NsqError } from '../protocol/errors.js';
-import { decodeMessage } from '../protocol/message.js';
+import { DecodedMessage } from '../protocol/message.js';
 
 /** How a message was answered, or undefined while it is still in flight. */
 export type MessageOutcome = 'finished' | 'requeued' | undefined;
@@ -15,24 +15,14 @@ export interface MessageOwner {
 }
 
 /** One delivery of a message. It answers nsqd exactly once: finish() or requeue(). */
-export class NsqMessage {
-  readonly id: string;
-  /** Deliveries so far, this one included (1 on first delivery). */
-  readonly attempts: number;
-  /** Nanoseconds since the epoch when nsqd first received the message. */
-  readonly timestamp: bigint;
-  readonly body: Buffer;
+export class NsqMessage extends DecodedMessage {
   private state: MessageOutcome;
 
   constructor(
     data: Buffer,
     private readonly owner: MessageOwner,
   ) {
-    const m = decodeMessage(data);
-    this.id = m.id;
-    this.attempts = m.attempts;
-    this.timestamp = m.timestamp;
-    this.body = m.body;
+    super(data);
   }
 
   /** The nsqd 'host:port' this delivery came from. */

@@ -4,25 +4,33 @@ const ATTEMPTS_OFFSET = 8;
 const ID_OFFSET = 10;
 const BODY_OFFSET = ID_OFFSET + MESSAGE_ID_LENGTH;
 
-export interface DecodedMessage {
+/**
+ * The fields of a message frame. The body is a view of the frame, not a copy; the timestamp is
+ * read only when asked for (most consumers never do).
+ */
+export class DecodedMessage {
   /** 16 ASCII characters, as nsqd expects them back in FIN/REQ/TOUCH. */
-  id: string;
+  readonly id: string;
   /** How many times nsqd has delivered this message, this delivery included. */
-  attempts: number;
+  readonly attempts: number;
+  readonly body: Buffer;
+
+  constructor(private readonly frame: Buffer) {
+    if (frame.length < BODY_OFFSET) {
+      throw new RangeError(`NSQ message frame too short: ${frame.length} bytes`);
+    }
+    this.id = frame.toString('latin1', ID_OFFSET, BODY_OFFSET);
+    this.attempts = frame.readUInt16BE(ATTEMPTS_OFFSET);
+    this.body = frame.subarray(BODY_OFFSET);
+  }
+
   /** Nanoseconds since the epoch when nsqd first received the message. */
-  timestamp: bigint;
-  body: Buffer;
+  get timestamp(): bigint {
+    return this.frame.readBigInt64BE(0);
+  }
 }
 
-/** Decodes the data of a message frame. The body is a view of `data`, not a copy. */
+/** Decodes the data of a message frame. */
 export function decodeMessage(data: Buffer): DecodedMessage {
-  if (data.length < BODY_OFFSET) {
-    throw new RangeError(`NSQ message frame too short: ${data.length} bytes`);
-  }
-  return {
-    id: data.toString('latin1', ID_OFFSET, BODY_OFFSET),
-    attempts: data.readUInt16BE(ATTEMPTS_OFFSET),
-    timestamp: data.readBigInt64BE(0),
-    body: data.subarray(BODY_OFFSET),
-  };
+  return new DecodedMessage(data);
 }

@@ -64,7 +64,13 @@ describe('decodeMessage', () => {
         fc.uint8Array({ maxLength: 200 }),
         (timestamp, attempts, id, body) => {
           const msg = decodeMessage(encodeMessage(timestamp, attempts, id, Buffer.from(body)));
-          expect(msg).toEqual({ timestamp, attempts, id, body: Buffer.from(body) });
+          const { timestamp: ts, attempts: at, id: i, body: b } = msg;
+          expect({ timestamp: ts, attempts: at, id: i, body: b }).toEqual({
+            timestamp,
+            attempts,
+            id,
+            body: Buffer.from(body),
+          });
         },
       ),
     );
