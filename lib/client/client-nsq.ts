@@ -90,17 +90,28 @@ export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplica
     return settled(this.dispatchEvent(this.createPacket(pattern, data)));
   }
 
-  protected async dispatchEvent<T = any>(packet: ReadPacket): Promise<T> {
+  protected dispatchEvent<T = any>(packet: ReadPacket): Promise<T> {
     const topic = topicOf(packet.pattern);
     const record = packet.data instanceof NsqRecord ? packet.data : undefined;
     const data = record ? record.data : packet.data;
-    const body = this.options.serializer
-      ? asBody(await this.serializer.serialize({ pattern: packet.pattern, data }))
-      : encodeBody(data);
+    if (this.options.serializer) {
+      return Promise.resolve(this.serializer.serialize({ pattern: packet.pattern, data })).then(
+        (serialized) => this.publishBody(topic, asBody(serialized), record) as Promise<T>,
+      );
+    }
+    // No async wrapper on the common path: one promise per emit, the producer's own.
+    try {
+      return this.publishBody(topic, encodeBody(data), record) as Promise<T>;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private publishBody(topic: string, body: Buffer | string, record?: NsqRecord): Promise<void> {
     const delay = record?.options.delay;
-    if (delay !== undefined) await this.producer.publishDeferred(topic, delay, body);
-    else await this.producer.publish(topic, body);
-    return undefined as T;
+    return delay !== undefined
+      ? this.producer.publishDeferred(topic, delay, body)
+      : this.producer.publish(topic, body);
   }
 
   protected publish(packet: ReadPacket, callback: (packet: WritePacket) => void): () => void {

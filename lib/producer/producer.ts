@@ -22,7 +22,10 @@ export interface ProducerOptions extends NsqConnectionSettings {
   nsqd: string[];
   /** Coalesce publishes to one topic made in the same tick into MPUB. Default true. */
   batching?: boolean;
-  /** Most messages in one automatic MPUB. Default 1 000. */
+  /**
+   * Most messages in one automatic MPUB. Default 200: a burst of emits goes out as several MPUBs
+   * whose acknowledgements come back in turn, so callers refill the pipeline while nsqd works.
+   */
   maxBatchCount?: number;
   /** Most bytes in one automatic MPUB. Default 512 KiB. */
   maxBatchBytes?: number;
@@ -134,7 +137,7 @@ export class Producer extends EventEmitter<ProducerEvents> {
       owner,
       'maxBatchCount',
       options.maxBatchCount,
-      1000,
+      200,
       intInRange(1),
       'an integer >= 1',
     );

@@ -367,10 +367,13 @@ export class ServerNsq
 }
 
 /** Calls a Nest handler and waits for its result, Observable included; rejects on failure. */
-async function runToEnd(handler: NestHandler, data: unknown, context: NsqContext): Promise<void> {
-  const result = await handler(data, context);
-  // Nest's handler proxy has already awaited a promise; only a stream is left to run.
-  if (isObservable(result)) await lastValueFrom(result, { defaultValue: undefined });
+function runToEnd(handler: NestHandler, data: unknown, context: NsqContext): Promise<void> {
+  return Promise.resolve(handler(data, context)).then(runStream) as Promise<void>;
+}
+
+/** Nest's handler proxy has already awaited a promise; only a stream is left to run. */
+function runStream(result: unknown): Promise<unknown> | undefined {
+  return isObservable(result) ? lastValueFrom(result, { defaultValue: undefined }) : undefined;
 }
 
 /** A one-line reason: an Error's message, an RpcException payload's message, else JSON. */
