@@ -2,8 +2,7 @@
 // through real nsqd processes started with the flags each feature needs.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { startAuthServer, type AuthServer } from '../harness/auth-server.js';
 import { fileURLToPath } from 'node:url';
 import { Consumer, NsqMessage, Producer, type NsqConnectionSettings } from '../../lib/core.js';
 import {
@@ -228,41 +227,20 @@ describe('stream compression', () => {
 
 describe('AUTH', () => {
   const SECRET = 'open-sesame';
-  let server: Server;
-  const requests: URLSearchParams[] = [];
+  let server: AuthServer;
+  let requests: URLSearchParams[];
   let nsqd: NsqdProcess;
   let tlsNsqd: NsqdProcess;
 
   beforeAll(async () => {
-    server = createServer((req, res) => {
-      const url = new URL(req.url ?? '/', 'http://x');
-      requests.push(url.searchParams);
-      if (url.pathname !== '/auth' || url.searchParams.get('secret') !== SECRET) {
-        res.writeHead(403).end('{"message":"bad secret"}');
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'application/json' }).end(
-        JSON.stringify({
-          ttl: 3600,
-          identity: 'feature-test',
-          identity_url: '',
-          authorizations: [
-            { topic: '.*', channels: ['.*'], permissions: ['subscribe', 'publish'] },
-          ],
-        }),
-      );
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const auth = `--auth-http-address=127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server = await startAuthServer(SECRET);
+    requests = server.requests;
     [nsqd, tlsNsqd] = await Promise.all([
-      NsqdProcess.start({ args: [auth, '--deflate=true'] }),
-      NsqdProcess.start({ args: [auth, ...tlsFlags] }),
+      NsqdProcess.start({ args: [server.flag, '--deflate=true'] }),
+      NsqdProcess.start({ args: [server.flag, ...tlsFlags] }),
     ]);
   });
-  afterAll(async () => {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-  });
+  afterAll(() => server.close());
 
   it('publishes and consumes with the right secret', async () => {
     requests.length = 0;

@@ -4,8 +4,7 @@ import { jest } from '@jest/globals';
 import { Controller } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { startAuthServer, type AuthServer } from '../harness/auth-server.js';
 import { fileURLToPath } from 'node:url';
 import { NsqConnection } from '../../lib/core.js';
 import { NsqdProcess, stopAll, uniqueName, waitFor } from '../harness/nsq.js';
@@ -144,33 +143,13 @@ describe('TLS', () => {
 
 describe('AUTH with a wrong secret', () => {
   const SECRET = 'open-sesame';
-  let auth: Server;
+  let auth: AuthServer;
   let nsqd: NsqdProcess;
   beforeAll(async () => {
-    auth = createServer((req, res) => {
-      const url = new URL(req.url ?? '/', 'http://x');
-      if (url.searchParams.get('secret') !== SECRET) {
-        res.writeHead(403).end('{"message":"bad secret"}');
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'application/json' }).end(
-        JSON.stringify({
-          ttl: 3600,
-          identity: 'fault-suite',
-          authorizations: [
-            { topic: '.*', channels: ['.*'], permissions: ['subscribe', 'publish'] },
-          ],
-        }),
-      );
-    });
-    await new Promise<void>((r) => auth.listen(0, '127.0.0.1', r));
-    const port = (auth.address() as AddressInfo).port;
-    nsqd = await NsqdProcess.start({ args: [`--auth-http-address=127.0.0.1:${port}`] });
+    auth = await startAuthServer(SECRET);
+    nsqd = await NsqdProcess.start({ args: [auth.flag] });
   });
-  afterAll(async () => {
-    auth.closeAllConnections();
-    await new Promise((r) => auth.close(r));
-  });
+  afterAll(() => auth.close());
 
   it('says AUTH on both sides; the right secret works', async () => {
     const topic = uniqueName('auth');
