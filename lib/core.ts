@@ -1,27 +1,30 @@
 // The NSQ client core on its own: no NestJS import anywhere below this entry.
-export * from './protocol/index.js';
 export {
-  NsqConnection,
-  type ConnectionHandlers,
-  type ConnectionOptions,
-  type Identity,
-} from './connection/connection.js';
-export type { NsqConnectionSettings } from './connection/options.js';
+  NsqAlreadyAnsweredError,
+  NsqClosedError,
+  NsqConnectionError,
+  NsqError,
+  NsqProtocolError,
+  NsqResponseError,
+  NsqValidationError,
+} from './errors.js';
+export type { NsqConnectionSettings } from './connection/settings.js';
+export type { Identity } from './connection/identify.js';
 export {
   Consumer,
-  defaultRequeueDelay,
+  type ConsumerConnectionInfo,
   type ConsumerEvents,
-  type ConsumerOptions,
-  type MessageHandler,
-  type NsqGiveUpSignal,
-  type RequeueDelay,
+  type ConsumerState,
 } from './consumer/consumer.js';
-export { NsqMessage, type MessageOutcome } from './consumer/message.js';
-export { DEFAULT_BACKOFF, type BackoffSettings } from './consumer/backoff.js';
 export {
-  Producer,
-  type MessageBody,
-  type ProducerEvents,
-  type ProducerOptions,
-} from './producer/producer.js';
+  defaultRequeueDelay,
+  type ConsumerOptions,
+  type RequeueDelay,
+} from './consumer/options.js';
+export type { MessageHandler, NsqGiveUpSignal } from './consumer/message-runner.js';
+export { NsqMessage, type MessageOutcome } from './consumer/nsq-message.js';
+export { DEFAULT_BACKOFF, type BackoffSettings } from './consumer/backoff.js';
+export { Producer, type ProducerEvents, type ProducerState } from './producer/producer.js';
+export type { ProducerOptions } from './producer/options.js';
+export type { MessageBody } from './producer/limits.js';
 export { lookupTopic } from './lookup/lookupd.js';

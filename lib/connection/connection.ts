@@ -1,55 +1,21 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions as TlsOptions } from 'node:tls';
-import { constants as zlibConstants, createDeflateRaw, createInflateRaw } from 'node:zlib';
-import {
-  commands,
-  FrameDecoder,
-  FrameType,
-  MAGIC_V2,
-  NsqConnectionError,
-  NsqResponseError,
-  type IdentifyBody,
-} from '../protocol/index.js';
-import { SnappyFrameDecoder, SnappyFrameEncoder } from '../protocol/snappy-framing.js';
-import { loadSnappy } from './snappy.js';
+import { NsqConnectionError, NsqProtocolError, type NsqResponseError } from '../errors.js';
+import * as commands from '../protocol/commands.js';
+import { isFatalError, parseErrorFrame } from '../protocol/error-frame.js';
+import { FrameDecoder, FrameType, type Frame } from '../protocol/frames.js';
+import { isIp, parseAddress } from './address.js';
+import { SilenceWatch } from './heartbeat.js';
+import { identifyBody, parseIdentity, type Identity } from './identify.js';
+import { Outbox } from './outbox.js';
+import type { ConnectionOptions } from './settings.js';
+import { deflateCodec, snappyCodec, type CodecIo, type StreamCodec } from './stream-codecs.js';
 
-/** What one connection negotiates with nsqd (IDENTIFY and AUTH). */
-export interface ConnectionOptions {
-  clientId: string;
-  hostname: string;
-  userAgent: string;
-  /** ms; nsqd sends a heartbeat this often and the connection is dead after two missed. */
-  heartbeatInterval: number;
-  /** ms; nsqd's server-side timeout for messages delivered to this connection (0: nsqd's). */
-  msgTimeout: number;
-  outputBufferSize?: number;
-  outputBufferTimeout?: number;
-  sampleRate: number;
-  /** true, or Node TLS options (ca, cert, key, rejectUnauthorized, servername, ...). */
-  tls: boolean | TlsOptions;
-  deflate: boolean;
-  deflateLevel: number;
-  snappy: boolean;
-  authSecret?: string;
-  /** ms allowed for TCP connect plus the whole handshake. */
-  connectTimeout: number;
-}
-
-/** nsqd's answer to IDENTIFY (feature negotiation on). */
-export interface Identity {
-  max_rdy_count: number;
-  version: string;
-  max_msg_timeout: number;
-  msg_timeout: number;
-  tls_v1: boolean;
-  deflate: boolean;
-  deflate_level: number;
-  snappy: boolean;
-  auth_required: boolean;
-  sample_rate: number;
-  output_buffer_size: number;
-  output_buffer_timeout: number;
-}
+/**
+ * connecting: TCP connect under way. negotiating: magic, IDENTIFY, TLS, compression, AUTH.
+ * ready: commands and frames flow. closing: flushing, then ending the socket. closed: gone.
+ */
+export type ConnectionState = 'connecting' | 'negotiating' | 'ready' | 'closing' | 'closed';
 
 export interface ConnectionHandlers {
   /** A message frame (timestamp, attempts, id, body). */
@@ -63,73 +29,48 @@ export interface ConnectionHandlers {
 }
 
 const HEARTBEAT = '_heartbeat_';
-const NON_FATAL = new Set(['E_FIN_FAILED', 'E_REQ_FAILED', 'E_TOUCH_FAILED']);
-const EMPTY: Buffer = Buffer.alloc(0);
-
-/**
- * A stream codec negotiated after IDENTIFY: decode feeds onDecoded, encode writes the socket;
- * written() resolves once everything encoded so far has been handed to the socket.
- */
-type Codec = { decode(chunk: Buffer): void; encode(b: Buffer): void; written(): Promise<void> };
-
-export function parseErrorFrame(data: Buffer, address?: string): NsqResponseError {
-  const text = data.toString();
-  const space = text.indexOf(' ');
-  const code = space < 0 ? text : text.slice(0, space);
-  return new NsqResponseError(code, space < 0 ? text : text.slice(space + 1), address);
-}
-
-export function isFatalError(code: string): boolean {
-  return !NON_FATAL.has(code);
-}
-
-/** Splits 'host:port' (or '[v6]:port'); throws a clear error for anything else. */
-export function parseAddress(address: string): { host: string; port: number } {
-  const match = /^(?:\[([^\]\s]+)\]|([^:/\s[\]]+)):(\d{1,5})$/.exec(address);
-  const port = match ? Number(match[3]) : NaN;
-  if (!match || port < 1 || port > 65535) {
-    throw new NsqConnectionError(
-      `Invalid nsqd address ${JSON.stringify(address)}: expected 'host:port' ('[v6]:port'), e.g. '127.0.0.1:4150'`,
-      address,
-    );
-  }
-  return { host: match[1] ?? match[2], port };
-}
+/** How long close() waits for the socket to end before destroying it. */
+const CLOSE_TIMEOUT = 5000;
 
 /**
  * One TCP connection to one nsqd: handshake (magic, IDENTIFY, TLS, compression, AUTH),
  * heartbeats, a read timeout, error frames and command writes coalesced per tick.
  */
 export class NsqConnection {
-  identity?: Identity;
+  private currentState: ConnectionState = 'connecting';
+  /** Resolves once the connection is closed, for whatever reason. */
+  readonly closed: Promise<void>;
+  private markClosed!: () => void;
   private socket?: Socket;
-  private codec?: Codec;
-  private readonly decoder: FrameDecoder;
-  /** Bytes of the handshake not yet consumed; undefined once frames go to the decoder. */
-  private handshake?: { buffer: Buffer; waiter?: (frame: [number, Buffer]) => void } = {
-    buffer: EMPTY,
-  };
-  private outbox: (string | Buffer)[] = [];
-  private flushScheduled = false;
-  private lastRead = Date.now();
-  private heartbeatTimer?: NodeJS.Timeout;
-  private closed = false;
-  private closing = false;
-  /** The socket was ended: nothing more can be written. */
-  private ended = false;
-  private closePromise?: Promise<void>;
-  private closeWaiters: (() => void)[] = [];
+  private codec?: StreamCodec;
+  /** Handshake mode until negotiation ends, then streaming to onFrame. */
+  private readonly decoder = new FrameDecoder();
+  /** Wakes the handshake when bytes arrive. */
+  private handshakeWaiter?: () => void;
+  /** Rejects a connect() under way when the connection dies mid-handshake. */
+  private failConnect?: (error: Error) => void;
+  private readonly outbox = new Outbox((data) => this.writeNow([data]));
+  private readonly silence: SilenceWatch;
 
   constructor(
     readonly address: string,
     private readonly options: ConnectionOptions,
     private readonly handlers: ConnectionHandlers,
   ) {
-    this.decoder = new FrameDecoder((type, data) => this.onFrame(type, data));
+    this.closed = new Promise((resolve) => (this.markClosed = resolve));
+    this.silence = new SilenceWatch(2 * options.heartbeatInterval, (silent) =>
+      this.destroy(
+        new NsqConnectionError(
+          `nsqd at ${address} sent nothing for ${silent} ms (2 heartbeats of ${options.heartbeatInterval} ms missed)`,
+          address,
+          { code: 'ETIMEDOUT' },
+        ),
+      ),
+    );
   }
 
-  get isOpen(): boolean {
-    return !this.closed && !this.closing && this.handshake === undefined;
+  get state(): ConnectionState {
+    return this.currentState;
   }
 
   /** Connects and negotiates; rejects with a clear error naming the address and the cause. */
@@ -141,6 +82,7 @@ export class NsqConnection {
           new NsqConnectionError(
             `Timed out after ${this.options.connectTimeout} ms connecting to nsqd at ${this.address}`,
             this.address,
+            { code: 'ETIMEDOUT' },
           ),
         ),
       this.options.connectTimeout,
@@ -159,35 +101,15 @@ export class NsqConnection {
     }
   }
 
-  /** Rejects a connect() under way when the connection dies mid-handshake. */
-  private failConnect?: (error: Error) => void;
-
   private async negotiate(host: string, port: number): Promise<Identity> {
     const socket = netConnect({ host, port });
     socket.setNoDelay(true);
     this.attach(socket);
     await new Promise<void>((resolve) => socket.once('connect', resolve));
+    this.currentState = 'negotiating';
     const o = this.options;
-    const body: IdentifyBody = {
-      client_id: o.clientId,
-      hostname: o.hostname,
-      user_agent: o.userAgent,
-      feature_negotiation: true,
-      heartbeat_interval: o.heartbeatInterval,
-      sample_rate: o.sampleRate,
-      tls_v1: o.tls !== false,
-      deflate: o.deflate,
-      deflate_level: o.deflateLevel,
-      snappy: o.snappy,
-    };
-    if (o.msgTimeout) body.msg_timeout = o.msgTimeout;
-    if (o.outputBufferSize !== undefined) body.output_buffer_size = o.outputBufferSize;
-    if (o.outputBufferTimeout !== undefined) body.output_buffer_timeout = o.outputBufferTimeout;
-    this.writeNow([MAGIC_V2, ...commands.identify(body)]);
-
-    const answer = await this.handshakeFrame('IDENTIFY');
-    const identity: Identity = answer === 'OK' ? legacyIdentity() : JSON.parse(answer);
-    this.identity = identity;
+    this.writeNow([commands.MAGIC_V2, ...commands.identify(identifyBody(o))]);
+    const identity = parseIdentity(await this.handshakeAnswer('IDENTIFY'));
 
     if (o.tls !== false && !identity.tls_v1) {
       throw new NsqConnectionError(
@@ -200,12 +122,17 @@ export class NsqConnection {
       await this.upgradeTls(host, o.tls === true ? {} : (o.tls as TlsOptions));
       await this.expectOk('TLS');
     }
-    if (identity.deflate) {
-      this.useDeflate(identity.deflate_level || o.deflateLevel);
-      await this.expectOk('deflate');
-    } else if (identity.snappy) {
-      await this.useSnappy();
-      await this.expectOk('snappy');
+    if (identity.deflate || identity.snappy) {
+      const io: CodecIo = {
+        onDecoded: (b) => this.onDecoded(b),
+        writeSocket: (b) => this.socket?.write(b),
+        onError: (err) => this.undecodable(err),
+      };
+      const codec = identity.deflate
+        ? deflateCodec(identity.deflate_level || o.deflateLevel, io)
+        : await snappyCodec(io);
+      this.installCodec(codec);
+      await this.expectOk(identity.deflate ? 'deflate' : 'snappy');
     }
     if (identity.auth_required) {
       if (!o.authSecret) {
@@ -215,14 +142,12 @@ export class NsqConnection {
         );
       }
       this.writeNow(commands.auth(o.authSecret));
-      await this.handshakeFrame('AUTH');
+      await this.handshakeAnswer('AUTH');
     }
     // An authSecret without auth_required is not sent: nsqd would answer a fatal E_AUTH_DISABLED.
-
-    const rest = this.handshake!.buffer;
-    this.handshake = undefined;
-    this.startHeartbeatWatch();
-    if (rest.length) this.decoder.push(rest);
+    this.currentState = 'ready';
+    this.silence.start();
+    this.decoder.stream((type, data) => this.onFrame(type, data));
     return identity;
   }
 
@@ -234,15 +159,13 @@ export class NsqConnection {
         new NsqConnectionError(
           `Connection to nsqd at ${this.address} failed: ${err.message}`,
           this.address,
-          {
-            cause: err,
-          },
+          { cause: err },
         ),
       ),
     );
     socket.on('close', () =>
       this.destroy(
-        this.closing
+        this.currentState === 'closing'
           ? undefined
           : new NsqConnectionError(`nsqd at ${this.address} closed the connection`, this.address),
       ),
@@ -250,7 +173,7 @@ export class NsqConnection {
   }
 
   private onData(chunk: Buffer): void {
-    this.lastRead = Date.now();
+    this.silence.heard();
     if (!this.codec) return this.onDecoded(chunk);
     // A corrupt compressed stream must end this connection, not throw out of a socket event.
     try {
@@ -262,62 +185,41 @@ export class NsqConnection {
 
   private onDecoded(chunk: Buffer): void {
     try {
-      if (this.handshake) {
-        this.handshake.buffer = this.handshake.buffer.length
-          ? Buffer.concat([this.handshake.buffer, chunk])
-          : chunk;
-        this.deliverHandshakeFrame();
-      } else {
-        this.decoder.push(chunk);
-      }
+      this.decoder.push(chunk);
     } catch (err) {
       this.undecodable(err as Error);
+      return;
     }
+    this.handshakeWaiter?.();
   }
 
   private undecodable(err: Error): void {
     this.destroy(
-      new NsqConnectionError(
-        `Undecodable data from nsqd at ${this.address}: ${err.message}`,
-        this.address,
-        { cause: err },
-      ),
+      new NsqProtocolError(`Undecodable data from nsqd at ${this.address}: ${err.message}`, {
+        cause: err,
+      }),
     );
   }
 
-  private deliverHandshakeFrame(): void {
-    const hs = this.handshake!;
-    if (!hs.waiter || hs.buffer.length < 8) return;
-    const size = hs.buffer.readInt32BE(0);
-    if (hs.buffer.length < size + 4) return;
-    const frame: [number, Buffer] = [hs.buffer.readInt32BE(4), hs.buffer.subarray(8, size + 4)];
-    hs.buffer = hs.buffer.subarray(size + 4);
-    const waiter = hs.waiter;
-    hs.waiter = undefined;
-    waiter(frame);
-  }
-
   /** The next handshake frame as text; an error frame becomes a thrown NsqResponseError. */
-  private async handshakeFrame(step: string): Promise<string> {
-    const [type, data] = await new Promise<[number, Buffer]>((resolve) => {
-      this.handshake!.waiter = resolve;
-      this.deliverHandshakeFrame();
-    });
-    if (type === FrameType.Error) {
-      const err = parseErrorFrame(data, this.address);
+  private async handshakeAnswer(step: string): Promise<string> {
+    let frame: Frame | undefined;
+    while (!(frame = this.decoder.shift())) {
+      await new Promise<void>((resolve) => (this.handshakeWaiter = resolve));
+      this.handshakeWaiter = undefined;
+    }
+    if (frame.type === FrameType.Error) {
+      const err = parseErrorFrame(frame.data, this.address);
       err.message = `${step} failed: ${err.message}`;
       throw err;
     }
-    return data.toString();
+    return frame.data.toString();
   }
 
   private async expectOk(step: string): Promise<void> {
-    const answer = await this.handshakeFrame(step);
+    const answer = await this.handshakeAnswer(step);
     if (answer !== 'OK') {
-      throw new NsqConnectionError(
-        `Expected OK after ${step} from ${this.address}, got ${answer}`,
-        this.address,
-      );
+      throw new NsqProtocolError(`Expected OK after ${step} from ${this.address}, got ${answer}`);
     }
   }
 
@@ -348,49 +250,16 @@ export class NsqConnection {
     secure.off('error', handshakeFailed);
   }
 
-  private useDeflate(level: number): void {
-    const inflate = createInflateRaw();
-    const deflate = createDeflateRaw({ level });
-    inflate.on('data', (b: Buffer) => this.onDecoded(b));
-    inflate.on('error', (err) => this.undecodable(err));
-    deflate.on('data', (b: Buffer) => this.socket?.write(b));
-    deflate.on('error', (err) => this.destroy(err));
-    let written = Promise.resolve();
-    this.installCodec({
-      decode: (chunk) => inflate.write(chunk),
-      encode: (b) => {
-        deflate.write(b);
-        // zlib emits its output (and so writes the socket) before it calls this back.
-        written = new Promise((resolve) => deflate.flush(zlibConstants.Z_SYNC_FLUSH, resolve));
-      },
-      written: () => written,
-    });
-  }
-
-  private async useSnappy(): Promise<void> {
-    const snappy = await loadSnappy();
-    const decoder = new SnappyFrameDecoder(snappy);
-    const encoder = new SnappyFrameEncoder(snappy);
-    this.installCodec({
-      decode: (chunk) => {
-        for (const b of decoder.decode(chunk)) this.onDecoded(b);
-      },
-      encode: (b) => this.socket?.write(encoder.encode(b)),
-      written: () => Promise.resolve(),
-    });
-  }
-
   /** Switches the stream codec; bytes already read past the switch point go through it. */
-  private installCodec(codec: Codec): void {
-    const already = this.handshake!.buffer;
-    this.handshake!.buffer = EMPTY;
+  private installCodec(codec: StreamCodec): void {
+    const already = this.decoder.takeRemainder();
     this.codec = codec;
     if (already.length) codec.decode(already);
   }
 
   private onFrame(type: FrameType, data: Buffer): void {
     // Frames decoded after a fatal error or a destroy (zlib is async) belong to no one.
-    if (this.closed) return;
+    if (this.currentState === 'closed') return;
     if (type === FrameType.Message) {
       this.handlers.onMessage?.(data);
     } else if (type === FrameType.Response) {
@@ -405,65 +274,19 @@ export class NsqConnection {
       this.handlers.onErrorFrame?.(err, fatal);
       if (fatal) this.destroy(err);
     } else {
-      this.destroy(
-        new NsqConnectionError(`Unknown frame type ${type} from ${this.address}`, this.address),
-      );
+      this.destroy(new NsqProtocolError(`Unknown frame type ${type} from ${this.address}`));
     }
-  }
-
-  /**
-   * nsqd sends a heartbeat every interval, so 2 intervals without a byte mean it is gone. The
-   * timer is re-armed for the moment the silence would reach that, so it is caught then, not
-   * up to a polling period later.
-   */
-  private startHeartbeatWatch(): void {
-    const limit = 2 * this.options.heartbeatInterval;
-    if (limit <= 0) return;
-    const check = () => {
-      if (this.closed) return;
-      const silent = Date.now() - this.lastRead;
-      if (silent < limit) {
-        this.heartbeatTimer = setTimeout(check, limit - silent);
-        this.heartbeatTimer.unref();
-        return;
-      }
-      this.destroy(
-        new NsqConnectionError(
-          `nsqd at ${this.address} sent nothing for ${silent} ms (2 heartbeats of ${this.options.heartbeatInterval} ms missed)`,
-          this.address,
-        ),
-      );
-    };
-    this.heartbeatTimer = setTimeout(check, limit);
-    this.heartbeatTimer.unref();
   }
 
   /** Queues a command; everything queued in one tick goes out in one write. */
   write(command: string | Buffer | readonly Buffer[]): void {
-    if (this.closed || this.ended) return;
-    if (typeof command === 'string' || Buffer.isBuffer(command)) this.outbox.push(command);
-    else this.outbox.push(...command);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
-    }
+    if (this.currentState === 'closed' || this.socket?.writableEnded) return;
+    this.outbox.push(command);
   }
 
   /** Writes what is queued now. */
   flush(): void {
-    this.flushScheduled = false;
-    const parts = this.outbox;
-    if (!parts.length || this.closed) return;
-    this.outbox = [];
-    let out: Buffer;
-    if (parts.length === 1) {
-      out = typeof parts[0] === 'string' ? Buffer.from(parts[0], 'latin1') : parts[0];
-    } else if (parts.every((p) => typeof p === 'string')) {
-      out = Buffer.from(parts.join(''), 'latin1');
-    } else {
-      out = Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : p)));
-    }
-    this.writeNow([out]);
+    if (this.currentState !== 'closed') this.outbox.flush();
   }
 
   private writeNow(parts: readonly Buffer[]): void {
@@ -473,37 +296,37 @@ export class NsqConnection {
     }
   }
 
-  /** Flushes pending commands, then ends the socket gracefully. */
+  /** Flushes pending commands, then ends the socket gracefully. A handshake is cut short. */
   close(): Promise<void> {
-    this.closePromise ??= this.endGracefully();
-    return this.closePromise;
+    if (this.currentState === 'ready') {
+      this.currentState = 'closing';
+      void this.endGracefully();
+    } else if (this.currentState !== 'closing') {
+      this.destroy();
+    }
+    return this.closed;
   }
 
   private async endGracefully(): Promise<void> {
-    if (this.closed) return;
-    const closedNow = new Promise<void>((resolve) => this.closeWaiters.push(resolve));
-    const timer = setTimeout(() => this.destroy(), 5000);
-    this.closing = true;
+    const timer = setTimeout(() => this.destroy(), CLOSE_TIMEOUT);
     this.flush();
     // Ending the socket before a compressed FIN reached it would lose the FIN.
-    await Promise.race([this.codec?.written(), closedNow]);
+    await Promise.race([this.codec?.written(), this.closed]);
     this.flush(); // what was queued meanwhile
-    this.ended = true;
     this.socket?.end();
-    await closedNow;
+    await this.closed;
     clearTimeout(timer);
   }
 
   /** Tears the connection down at once; `error` says why (none for a requested close). */
   destroy(error?: Error): void {
-    if (this.closed) return;
-    this.closed = true;
-    clearTimeout(this.heartbeatTimer);
+    if (this.currentState === 'closed') return;
+    this.currentState = 'closed';
+    this.silence.stop();
     this.socket?.destroy();
-    this.outbox = [];
-    const waiters = this.closeWaiters;
-    this.closeWaiters = [];
-    for (const w of waiters) w();
+    this.outbox.clear();
+    this.handshakeWaiter = undefined;
+    this.markClosed();
     this.failConnect?.(
       error ??
         new NsqConnectionError(
@@ -513,23 +336,4 @@ export class NsqConnection {
     );
     this.handlers.onClose(error);
   }
-}
-
-const isIp = (host: string) => /^[\d.]+$/.test(host) || host.includes(':');
-
-function legacyIdentity(): Identity {
-  return {
-    max_rdy_count: 2500,
-    version: 'unknown',
-    max_msg_timeout: 0,
-    msg_timeout: 60_000,
-    tls_v1: false,
-    deflate: false,
-    deflate_level: 0,
-    snappy: false,
-    auth_required: false,
-    sample_rate: 0,
-    output_buffer_size: 0,
-    output_buffer_timeout: 0,
-  };
 }

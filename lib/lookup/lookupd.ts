@@ -1,4 +1,4 @@
-import { NsqConnectionError } from '../protocol/errors.js';
+import { NsqConnectionError } from '../errors.js';
 
 /** 'host:port' or 'http(s)://host:port' -> the base URL of nsqlookupd's HTTP API. */
 export function lookupdUrl(address: string): string {

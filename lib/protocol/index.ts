@@ -1,6 +1,8 @@
+// The wire layer: `nestjs-nsq/protocol`. Encoders, the frame decoder and name rules; no I/O.
 export * as commands from './commands.js';
 export { MAGIC_V2, type IdentifyBody } from './commands.js';
-export { FrameDecoder, FrameType, type FrameHandler } from './frames.js';
-export { decodeMessage, DecodedMessage, MESSAGE_ID_LENGTH } from './message.js';
+export { FrameDecoder, FrameType, type Frame, type FrameHandler } from './frames.js';
+export { DecodedMessage, MESSAGE_ID_LENGTH } from './message-frame.js';
 export { assertChannelName, assertTopicName, isValidName } from './names.js';
-export { NsqConnectionError, NsqError, NsqResponseError, NsqValidationError } from './errors.js';
+export { SnappyFrameDecoder, SnappyFrameEncoder, type SnappyBlockCodec } from './snappy-framing.js';
+export { isFatalError, parseErrorFrame } from './error-frame.js';

@@ -1,4 +1,4 @@
-import { NsqValidationError } from './errors.js';
+import { NsqValidationError } from '../errors.js';
 
 const NAME = /^[.a-zA-Z0-9_-]+(#ephemeral)?$/;
 const MAX_NAME_LENGTH = 64;

@@ -1,8 +1,8 @@
+import { NsqConnection } from '../../lib/connection/connection.js';
 import { jest } from '@jest/globals';
 import {
   Consumer,
   lookupTopic,
-  NsqConnection,
   NsqConnectionError,
   NsqMessage,
   Producer,

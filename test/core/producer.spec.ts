@@ -1,6 +1,6 @@
+import { NsqConnection } from '../../lib/connection/connection.js';
 import { jest } from '@jest/globals';
 import {
-  NsqConnection,
   NsqConnectionError,
   NsqResponseError,
   NsqValidationError,

@@ -1,3 +1,4 @@
+import { NsqConnection } from '../../lib/connection/connection.js';
 // Fault suite: connections that cannot work (TLS required, untrusted certificate, wrong AUTH
 // secret) and a connection that goes silent, through real Nest apps.
 import { jest } from '@jest/globals';
@@ -6,7 +7,6 @@ import { EventPattern, Payload } from '@nestjs/microservices';
 import { readFileSync } from 'node:fs';
 import { startAuthServer, type AuthServer } from '../harness/auth-server.js';
 import { fileURLToPath } from 'node:url';
-import { NsqConnection } from '../../lib/core.js';
 import { NsqdProcess, stopAll, uniqueName, waitFor } from '../harness/nsq.js';
 import { emit, failure, figure, sleep, startClient, startServer, timed } from './helpers.js';
 

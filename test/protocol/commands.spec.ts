@@ -179,7 +179,7 @@ describe('command encoders', () => {
     expect(protocol.commands).toEqual(commands);
     expect(protocol.MAGIC_V2).toBe(MAGIC_V2);
     expect(typeof protocol.FrameDecoder).toBe('function');
-    expect(typeof protocol.decodeMessage).toBe('function');
+    expect(typeof protocol.DecodedMessage).toBe('function');
     expect(protocol.MESSAGE_ID_LENGTH).toBe(16);
   });
 });

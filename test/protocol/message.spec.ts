@@ -1,5 +1,7 @@
 import fc from 'fast-check';
-import { decodeMessage, MESSAGE_ID_LENGTH } from '../../lib/protocol/message.js';
+import { DecodedMessage, MESSAGE_ID_LENGTH } from '../../lib/protocol/message-frame.js';
+
+const decodeMessage = (data: Buffer) => new DecodedMessage(data);
 
 /** Message frame data by hand: int64 timestamp, uint16 attempts, 16-byte id, body. */
 function encodeMessage(timestamp: bigint, attempts: number, id: string, body: Buffer): Buffer {
@@ -10,7 +12,7 @@ function encodeMessage(timestamp: bigint, attempts: number, id: string, body: Bu
   return Buffer.concat([head, body]);
 }
 
-describe('decodeMessage', () => {
+describe('DecodedMessage', () => {
   it('reads a known byte layout', () => {
     const data = Buffer.from(
       '0102030405060708' + // timestamp

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { NsqError, NsqValidationError } from '../../lib/protocol/errors.js';
+import { NsqError, NsqValidationError } from '../../lib/errors.js';
 import { assertChannelName, assertTopicName, isValidName } from '../../lib/protocol/names.js';
 
 const ALLOWED = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-';

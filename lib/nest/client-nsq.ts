@@ -10,12 +10,13 @@ import {
 } from '@nestjs/microservices';
 import { Observable, type Subscriber } from 'rxjs';
 import { Consumer } from '../consumer/consumer.js';
-import type { NsqMessage } from '../consumer/message.js';
-import { Producer, type ProducerOptions } from '../producer/producer.js';
-import { NsqError, NsqValidationError } from '../protocol/errors.js';
-import type { NsqStatus } from '../nsq.constants.js';
-import { encodeBody, encodeRequest, type ReplyEnvelope } from '../payload.js';
-import { NsqRecord } from '../record/nsq-record.js';
+import type { NsqMessage } from '../consumer/nsq-message.js';
+import type { ProducerOptions } from '../producer/options.js';
+import { Producer } from '../producer/producer.js';
+import { NsqError, NsqValidationError } from '../errors.js';
+import type { NsqStatus } from './constants.js';
+import { encodeBody, encodeRequest, type ReplyEnvelope } from './payload.js';
+import { NsqRecord } from './nsq-record.js';
 
 export interface NsqClientOptions extends ProducerOptions {
   /** Turns `{ pattern, data }` into a message body; default: Buffer/string as is, else JSON. */
@@ -56,7 +57,6 @@ export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplica
       this._status$.next('disconnected');
       this.events.emit('disconnected', address, error);
     });
-    this.producer.on('warning', (error) => this.events.emit('error', error));
   }
 
   /** 'connected' | 'disconnected' | 'reconnecting', without repeats. */

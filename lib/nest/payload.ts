@@ -1,7 +1,7 @@
 // How data becomes an NSQ message body and back: events carry the serialized data alone, so
 // producers and consumers in other languages interoperate; requests, replies and dead letters
 // use the small envelopes defined here.
-import { NsqError } from './protocol/errors.js';
+import { NsqError } from '../errors.js';
 
 /** Buffer and string pass through untouched; anything else is JSON. */
 export function encodeBody(data: unknown): Buffer | string {
@@ -16,6 +16,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Thrown when a body cannot be decoded: the message is dead-lettered at once, never retried. */
 export class NsqDecodeError extends NsqError {
+  override readonly code = 'ERR_NSQ_DECODE';
   readonly nsqGiveUp = true;
 }
 

@@ -1,5 +1,5 @@
-import { NsqError } from '../protocol/errors.js';
-import { DecodedMessage } from '../protocol/message.js';
+import { NsqAlreadyAnsweredError, NsqValidationError } from '../errors.js';
+import { DecodedMessage } from '../protocol/message-frame.js';
 
 /** How a message was answered, or undefined while it is still in flight. */
 export type MessageOutcome = 'finished' | 'requeued' | undefined;
@@ -16,7 +16,7 @@ export interface MessageOwner {
 
 /** One delivery of a message. It answers nsqd exactly once: finish() or requeue(). */
 export class NsqMessage extends DecodedMessage {
-  private state: MessageOutcome;
+  private answer: MessageOutcome;
 
   constructor(
     data: Buffer,
@@ -36,16 +36,16 @@ export class NsqMessage extends DecodedMessage {
     return this.owner.channel;
   }
   get outcome(): MessageOutcome {
-    return this.state;
+    return this.answer;
   }
   /** True once finish() or requeue() was called. */
   get answered(): boolean {
-    return this.state !== undefined;
+    return this.answer !== undefined;
   }
 
   /** FIN: the message is done. */
   finish(): void {
-    this.answer('finished');
+    this.answerOnce('finished');
     this.owner.finish(this);
   }
 
@@ -55,24 +55,26 @@ export class NsqMessage extends DecodedMessage {
    */
   requeue(delayMs = 0, backoff = true): void {
     if (!Number.isFinite(delayMs) || delayMs < 0) {
-      throw new NsqError(`requeue delay must be a number of ms >= 0, got ${delayMs}`);
+      throw new NsqValidationError(`requeue delay must be a number of ms >= 0, got ${delayMs}`);
     }
-    this.answer('requeued');
+    this.answerOnce('requeued');
     this.owner.requeue(this, delayMs, backoff);
   }
 
   /** TOUCH: reset nsqd's msg-timeout for this message while work goes on. */
   touch(): void {
-    if (this.state) throw this.alreadyAnswered('touch');
+    if (this.answer) throw this.alreadyAnswered('touch');
     this.owner.touch(this);
   }
 
-  private answer(outcome: MessageOutcome): void {
-    if (this.state) throw this.alreadyAnswered(outcome === 'finished' ? 'finish' : 'requeue');
-    this.state = outcome;
+  private answerOnce(outcome: MessageOutcome): void {
+    if (this.answer) throw this.alreadyAnswered(outcome === 'finished' ? 'finish' : 'requeue');
+    this.answer = outcome;
   }
 
-  private alreadyAnswered(action: string): NsqError {
-    return new NsqError(`Cannot ${action} message ${this.id}: it was already ${this.state}`);
+  private alreadyAnswered(action: string): NsqAlreadyAnsweredError {
+    return new NsqAlreadyAnsweredError(
+      `Cannot ${action} message ${this.id}: it was already ${this.answer}`,
+    );
   }
 }

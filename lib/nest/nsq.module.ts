@@ -1,7 +1,7 @@
 import { Module, type DynamicModule, type ModuleMetadata, type Provider } from '@nestjs/common';
-import { ClientNsq, type NsqClientOptions } from './client/client-nsq.js';
-import { NsqHealthIndicator } from './health/nsq.health.js';
-import { NSQ_MODULE_OPTIONS } from './nsq.constants.js';
+import { ClientNsq, type NsqClientOptions } from './client-nsq.js';
+import { NsqHealthIndicator } from './nsq-health.indicator.js';
+import { NSQ_MODULE_OPTIONS } from './constants.js';
 
 export interface NsqModuleOptions extends NsqClientOptions {
   /** Register in the global scope, so every module can inject ClientNsq. Default false. */

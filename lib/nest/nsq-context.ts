@@ -1,6 +1,6 @@
 import { BaseRpcContext } from '@nestjs/microservices';
-import type { NsqMessage } from '../consumer/message.js';
-import { NsqError } from '../protocol/errors.js';
+import type { NsqMessage } from '../consumer/nsq-message.js';
+import { NsqError } from '../errors.js';
 
 /** The message, and with manual acknowledgement the callback told when the handler answers. */
 type NsqContextArgs = [message: NsqMessage, onManualAnswer: (() => void) | undefined];

@@ -29,8 +29,3 @@ export class DecodedMessage {
     return this.frame.readBigInt64BE(0);
   }
 }
-
-/** Decodes the data of a message frame. */
-export function decodeMessage(data: Buffer): DecodedMessage {
-  return new DecodedMessage(data);
-}

@@ -1,8 +1,8 @@
 import { Injectable, Optional } from '@nestjs/common';
-import { ClientNsq } from '../client/client-nsq.js';
+import { ClientNsq } from './client-nsq.js';
 import type { Consumer } from '../consumer/consumer.js';
 import type { Producer } from '../producer/producer.js';
-import type { ServerNsq } from '../server/server-nsq.js';
+import type { ServerNsq } from './server-nsq.js';
 
 export interface NsqdHealth {
   address: string;

@@ -1,4 +1,4 @@
-import { NsqValidationError } from '../protocol/errors.js';
+import { NsqValidationError } from '../errors.js';
 
 export interface NsqRecordOptions {
   /** Deliver after this many ms (DPUB). */

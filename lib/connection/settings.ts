@@ -1,0 +1,139 @@
+import { hostname } from 'node:os';
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
+import {
+  isBoolean,
+  isInt,
+  isNonEmptyString,
+  resolveOptions,
+  spec,
+  type OptionsSchema,
+} from '../options.js';
+
+export const USER_AGENT = 'nestjs-nsq/0.1';
+
+/** Connection settings a user may give to a consumer or a producer (all optional). */
+export interface NsqConnectionSettings {
+  /** Sent in IDENTIFY as client_id. Default: the short hostname. */
+  clientId?: string;
+  /** Sent in IDENTIFY. Default: the hostname. */
+  hostname?: string;
+  /** Sent in IDENTIFY. Default 'nestjs-nsq/<version>'. */
+  userAgent?: string;
+  /** ms between nsqd heartbeats; two missed and the connection is replaced. Default 30 000. */
+  heartbeatInterval?: number;
+  /** ms nsqd waits for FIN/REQ/TOUCH before redelivering (0: nsqd's --msg-timeout). Default 0. */
+  msgTimeout?: number;
+  /** Percentage of the channel's messages this client receives (0: all). Default 0. */
+  sampleRate?: number;
+  /** Negotiate TLS: true, or Node TLS options (ca, cert, key, servername...). Default false. */
+  tls?: boolean | TlsOptions;
+  /** Negotiate deflate stream compression. Default false. */
+  deflate?: boolean;
+  /** 1..9. Default 6. */
+  deflateLevel?: number;
+  /** Negotiate snappy stream compression (needs the optional `snappy` package). Default false. */
+  snappy?: boolean;
+  /** Sent with AUTH when nsqd says auth_required. */
+  authSecret?: string;
+  /** ms for TCP connect plus handshake. Default 5 000. */
+  connectTimeout?: number;
+  /**
+   * Bytes nsqd buffers before writing to this client. Default 4096: at 10 000 msg/s the buffer
+   * fills in about 2 ms, where nsqd's default of 16 KiB holds messages about 7 ms; consume
+   * throughput is the same. -1 turns buffering off (lowest latency, far lower throughput).
+   */
+  outputBufferSize?: number;
+  /**
+   * ms nsqd may hold messages in its output buffer before flushing them to this client: the
+   * latency floor of a quiet channel. Default 25 (nsqd's --min-output-buffer-timeout; nsqd's
+   * own default is 250). -1 turns the timer off; see also outputBufferSize -1 (no buffering).
+   */
+  outputBufferTimeout?: number;
+}
+
+/** What one connection negotiates with nsqd (IDENTIFY and AUTH): the settings, resolved. */
+export type ConnectionOptions = Required<Omit<NsqConnectionSettings, 'authSecret'>> & {
+  authSecret?: string;
+};
+
+const host = hostname();
+
+export const connectionSchema: OptionsSchema<NsqConnectionSettings> = {
+  tls: spec<boolean | TlsOptions>(
+    false,
+    (v) => typeof v === 'boolean' || (typeof v === 'object' && v !== null),
+    'a boolean or Node TLS options',
+    '`true`, or Node TLS options (`ca`, `cert`, `key`, `servername`, ...)',
+  ),
+  deflate: spec(false, isBoolean, 'a boolean', 'deflate stream compression'),
+  deflateLevel: spec(6, isInt(1, 9), 'an integer 1..9', 'deflate level'),
+  snappy: spec(
+    false,
+    isBoolean,
+    'a boolean',
+    'snappy stream compression; needs the `snappy` package',
+  ),
+  authSecret: spec<string>(
+    undefined,
+    isNonEmptyString,
+    'a non-empty string',
+    'sent when nsqd says `auth_required`',
+    { secret: true },
+  ),
+  heartbeatInterval: spec(
+    30_000,
+    isInt(1000),
+    'an integer >= 1000 (ms)',
+    'ms; a connection silent for 2 intervals is replaced',
+  ),
+  msgTimeout: spec(
+    0,
+    isInt(0),
+    'an integer >= 0 (ms)',
+    "ms before nsqd redelivers an unanswered message; 0: nsqd's --msg-timeout",
+  ),
+  outputBufferTimeout: spec(
+    25,
+    isInt(-1),
+    'an integer >= -1 (ms)',
+    "ms nsqd may hold messages before flushing (nsqd's default is 250); -1 turns the timer off",
+  ),
+  outputBufferSize: spec(
+    4096,
+    isInt(-1),
+    'an integer >= -1',
+    "bytes nsqd buffers before writing (nsqd's default 16 KiB adds latency); -1 turns buffering off",
+  ),
+  sampleRate: spec(
+    0,
+    isInt(0, 99),
+    'an integer 0..99',
+    "percent of the channel's messages to receive; 0: all",
+  ),
+  clientId: spec(host.split('.')[0], isNonEmptyString, 'a non-empty string', 'IDENTIFY client_id', {
+    defaultText: 'short hostname',
+  }),
+  hostname: spec(host, isNonEmptyString, 'a non-empty string', 'IDENTIFY hostname', {
+    defaultText: 'hostname',
+  }),
+  userAgent: spec(USER_AGENT, isNonEmptyString, 'a non-empty string', 'IDENTIFY user_agent'),
+  connectTimeout: spec(
+    5000,
+    isInt(1),
+    'a positive integer (ms)',
+    'ms for TCP connect plus handshake',
+  ),
+};
+
+export function resolveConnectionOptions(
+  owner: string,
+  settings: NsqConnectionSettings,
+): ConnectionOptions {
+  return resolveOptions(owner, connectionSchema, settings) as ConnectionOptions;
+}
+
+/** Exponential reconnect delay with jitter: 250 ms doubling up to `max`. */
+export function reconnectDelay(failures: number, max: number): number {
+  const base = Math.min(max, 250 * 2 ** Math.min(failures, 20));
+  return Math.round(base * (0.8 + Math.random() * 0.4));
+}

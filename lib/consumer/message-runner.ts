@@ -1,0 +1,190 @@
+import { NsqError } from '../errors.js';
+import type { NsqMessage } from './nsq-message.js';
+import { defaultRequeueDelay } from './options.js';
+
+export type MessageHandler = (message: NsqMessage) => unknown;
+
+/** Throw (or reject with) an error carrying this to skip retries: the message is given up now. */
+export interface NsqGiveUpSignal {
+  nsqGiveUp: true;
+}
+
+export interface RunnerSettings {
+  maxInFlight: number;
+  maxAttempts: number;
+  requeueDelay: (attempts: number, error: unknown) => number;
+  onGiveUp?: (message: NsqMessage, reason: unknown) => unknown;
+}
+
+/** What the runner tells its consumer. */
+export interface RunnerListener {
+  failed(message: NsqMessage, error: unknown): void;
+  gaveUp(message: NsqMessage, reason: unknown): void;
+  warning(error: Error): void;
+}
+
+/**
+ * Runs the handler over delivered messages, at most maxInFlight at once, and answers each:
+ * FIN on success, REQ with a growing delay on failure, give up (onGiveUp, then FIN) after
+ * maxAttempts.
+ */
+export class MessageRunner {
+  /** Messages delivered and not yet answered. */
+  private readonly inFlight = new Set<NsqMessage>();
+  /**
+   * Delivered while maxInFlight handlers run. RDY bounds what nsqd sends, but messages already
+   * on the way under an older, larger RDY can still arrive after it was lowered.
+   */
+  private readonly waiting: NsqMessage[] = [];
+  /** Handlers running, those of lost connections included. */
+  private running = 0;
+  private onDrained?: () => void;
+  private stopped = false;
+
+  constructor(
+    private readonly handler: MessageHandler,
+    private readonly settings: RunnerSettings,
+    private readonly listener: RunnerListener,
+  ) {}
+
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  accept(message: NsqMessage): void {
+    this.inFlight.add(message);
+    const { maxAttempts, maxInFlight } = this.settings;
+    if (this.stopped) {
+      message.requeue(0, false);
+    } else if (maxAttempts > 0 && message.attempts > maxAttempts) {
+      this.giveUp(
+        message,
+        new NsqError(`delivered ${message.attempts} times; maxAttempts is ${maxAttempts}`),
+      );
+    } else if (this.running >= maxInFlight) {
+      this.waiting.push(message);
+    } else {
+      this.run(message);
+    }
+  }
+
+  /** The message got FIN or REQ; false if it was not in flight here. */
+  answered(message: NsqMessage): boolean {
+    if (!this.inFlight.delete(message)) return false;
+    if (this.inFlight.size === 0) this.onDrained?.();
+    return true;
+  }
+
+  /** A connection is gone: its messages are nsqd's again (redelivered after msg-timeout). */
+  forgetConnection(address: string): void {
+    for (const m of this.inFlight) if (m.address === address) this.inFlight.delete(m);
+    for (let i = this.waiting.length - 1; i >= 0; i--)
+      if (this.waiting[i].address === address) this.waiting.splice(i, 1);
+    if (this.inFlight.size === 0) this.onDrained?.();
+  }
+
+  /** Closing: what waits and what arrives from now on goes back to nsqd at once. */
+  stop(): void {
+    this.stopped = true;
+    for (const m of this.waiting.splice(0)) m.requeue(0, false);
+  }
+
+  /** Waits up to `timeoutMs` for the handlers running, then requeues what they left. */
+  async drain(timeoutMs: number): Promise<void> {
+    if (this.inFlight.size > 0) {
+      await new Promise<void>((resolve) => {
+        this.onDrained = resolve;
+        setTimeout(resolve, timeoutMs).unref();
+      });
+    }
+    for (const m of this.inFlight) if (!m.answered) m.requeue(0, false);
+  }
+
+  private run(message: NsqMessage): void {
+    this.running++;
+    let result: unknown;
+    try {
+      result = this.handler(message);
+    } catch (err) {
+      this.settled(message, true, err);
+      return;
+    }
+    if (
+      result !== null &&
+      typeof result === 'object' &&
+      typeof (result as PromiseLike<unknown>).then === 'function'
+    ) {
+      (result as PromiseLike<unknown>).then(
+        () => this.settled(message, false),
+        (err: unknown) => this.settled(message, true, err),
+      );
+    } else {
+      this.settled(message, false);
+    }
+  }
+
+  private settled(message: NsqMessage, failed: boolean, error?: unknown): void {
+    this.running--;
+    try {
+      if (failed) this.handlerFailed(message, error);
+      else if (!message.answered) message.finish();
+    } catch (err) {
+      // A throwing event listener must not strand the message in flight.
+      if (!message.answered) message.requeue(defaultRequeueDelay(message.attempts), true);
+      this.listener.warning(new NsqError(`a listener threw: ${String(err)}`, { cause: err }));
+    } finally {
+      const next = this.waiting.shift();
+      if (next) this.run(next);
+    }
+  }
+
+  private handlerFailed(message: NsqMessage, error: unknown): void {
+    this.listener.failed(message, error);
+    if (message.answered) return;
+    const { maxAttempts } = this.settings;
+    const giveUpNow = (error as Partial<NsqGiveUpSignal> | undefined)?.nsqGiveUp === true;
+    if (giveUpNow || (maxAttempts > 0 && message.attempts >= maxAttempts)) {
+      this.giveUp(message, error);
+    } else {
+      message.requeue(this.delayFor(message.attempts, error), true);
+    }
+  }
+
+  private delayFor(attempts: number, error: unknown): number {
+    const fromError = (error as { requeueDelay?: unknown } | undefined)?.requeueDelay;
+    let delay: number;
+    try {
+      delay =
+        typeof fromError === 'number' ? fromError : this.settings.requeueDelay(attempts, error);
+    } catch (err) {
+      this.listener.warning(new NsqError(`requeueDelay threw: ${String(err)}; using the default`));
+      delay = NaN;
+    }
+    return Number.isFinite(delay) && delay >= 0 ? delay : defaultRequeueDelay(attempts);
+  }
+
+  private giveUp(message: NsqMessage, reason: unknown): void {
+    this.listener.gaveUp(message, reason);
+    const hook = this.settings.onGiveUp;
+    if (!hook) {
+      message.finish();
+      return;
+    }
+    Promise.resolve()
+      .then(() => hook(message, reason))
+      .then(
+        () => {
+          if (!message.answered) message.finish();
+        },
+        (err: unknown) => {
+          // Keep the message rather than lose it: it comes back and is given up again.
+          this.listener.warning(
+            new NsqError(`onGiveUp failed for message ${message.id}: ${String(err)}`, {
+              cause: err,
+            }),
+          );
+          if (!message.answered) message.requeue(this.delayFor(message.attempts, err), false);
+        },
+      );
+  }
+}

@@ -1,0 +1,148 @@
+import { checkAddressList } from '../connection/address.js';
+import { connectionSchema, type NsqConnectionSettings } from '../connection/settings.js';
+import { invalidOption, isFunction, isInt, spec, type OptionsSchema } from '../options.js';
+import { DEFAULT_BACKOFF, type BackoffSettings } from './backoff.js';
+import type { NsqMessage } from './nsq-message.js';
+
+/** ms to wait before delivering again after failed attempt number `attempts`. */
+export type RequeueDelay = number | ((attempts: number, error: unknown) => number);
+
+export interface ConsumerOptions extends NsqConnectionSettings {
+  /** nsqd TCP addresses ('host:port') to consume from directly. */
+  nsqd?: string[];
+  /** nsqlookupd HTTP addresses ('host:port' or 'http(s)://host:port') to discover nsqd. */
+  lookupd?: string[];
+  /** Most messages in flight at once over all connections. Default 100. */
+  maxInFlight?: number;
+  /** Deliveries before a message is given up (0: never). Default 5. */
+  maxAttempts?: number;
+  /** Delay before a failed message is delivered again. Default attempts x 90 s, at most 15 min. */
+  requeueDelay?: RequeueDelay;
+  /** Slow intake after failures (false: off). Default { multiplier: 1000, maxDelay: 120000 }. */
+  backoff?: false | Partial<BackoffSettings>;
+  /** ms between nsqlookupd polls. Default 60 000. */
+  lookupdPollInterval?: number;
+  /** Fraction of the poll interval used as random jitter, 0..1. Default 0.3. */
+  lookupdPollJitter?: number;
+  /** Longest wait between reconnect attempts to one nsqd, ms. Default 30 000. */
+  maxReconnectDelay?: number;
+  /** How long close() waits for handlers in flight before requeueing them, ms. Default 30 000. */
+  drainTimeout?: number;
+  /**
+   * Called with a message that will not be tried again (maxAttempts reached, or the handler
+   * said so); the message is FINished once it resolves, requeued if it throws.
+   */
+  onGiveUp?: (message: NsqMessage, reason: unknown) => unknown;
+}
+
+const MAX_REQUEUE_DELAY = 15 * 60_000;
+const DEFAULT_REQUEUE_STEP = 90_000;
+
+/** The default requeue delay: attempts x 90 s, at most 15 min (as go-nsq). */
+export function defaultRequeueDelay(attempts: number): number {
+  return Math.min(attempts * DEFAULT_REQUEUE_STEP, MAX_REQUEUE_DELAY);
+}
+
+function assertBackoff(owner: string, name: string, value: unknown): void {
+  if (value === false) return;
+  if (typeof value !== 'object' || value === null) {
+    throw invalidOption(owner, name, 'false or { multiplier, maxDelay }', value);
+  }
+  const settings = { ...DEFAULT_BACKOFF, ...value };
+  if (!isInt(1)(settings.multiplier)) {
+    throw invalidOption(owner, `${name}.multiplier`, 'an integer >= 1 (ms)', settings.multiplier);
+  }
+  if (!isInt(settings.multiplier)(settings.maxDelay)) {
+    throw invalidOption(
+      owner,
+      `${name}.maxDelay`,
+      'an integer >= multiplier (ms)',
+      settings.maxDelay,
+    );
+  }
+}
+
+const addresses = (kind: 'nsqd' | 'lookupd') => (owner: string, _name: string, value: unknown) =>
+  void checkAddressList(owner, kind, value);
+
+/** The options of one topic/channel's intake: shared by Consumer and ServerNsq. */
+export const intakeSchema = {
+  nsqd: spec<string[]>(
+    undefined,
+    () => true,
+    '',
+    "nsqd TCP addresses ('host:port') to consume from",
+    {
+      defaultText: '',
+      assert: addresses('nsqd'),
+    },
+  ),
+  lookupd: spec<string[]>(
+    undefined,
+    () => true,
+    '',
+    "nsqlookupd HTTP addresses ('host:port' or 'http(s)://host:port'); give nsqd, lookupd or both",
+    { defaultText: '', assert: addresses('lookupd') },
+  ),
+  maxInFlight: spec(
+    100,
+    isInt(1),
+    'an integer >= 1',
+    'messages in flight over all connections of one pattern',
+  ),
+  maxAttempts: spec(
+    5,
+    isInt(0, 65535),
+    'an integer 0..65535',
+    'deliveries before a message is given up; 0: never',
+  ),
+  requeueDelay: spec<RequeueDelay>(
+    defaultRequeueDelay,
+    (v) => isFunction(v) || isInt(0)(v),
+    'an integer >= 0 (ms) or a function of attempts',
+    'ms, or `(attempts, error) => ms`',
+    { defaultText: 'attempts x 90 s, max 15 min' },
+  ),
+  backoff: spec<false | Partial<BackoffSettings>>(
+    {},
+    () => true,
+    'false or { multiplier, maxDelay }',
+    'slows intake after failures; `false` turns it off',
+    { defaultText: '`{ multiplier: 1000, maxDelay: 120000 }`', assert: assertBackoff },
+  ),
+  drainTimeout: spec(
+    30_000,
+    isInt(0),
+    'an integer >= 0 (ms)',
+    'ms `close()` waits for handlers before requeueing them',
+  ),
+  lookupdPollInterval: spec(
+    60_000,
+    isInt(10),
+    'an integer >= 10 (ms)',
+    'ms between nsqlookupd polls',
+  ),
+  lookupdPollJitter: spec(
+    0.3,
+    (v) => typeof v === 'number' && v >= 0 && v <= 1,
+    'a number 0..1',
+    'fraction of the poll interval used as random jitter',
+  ),
+  maxReconnectDelay: spec(
+    30_000,
+    isInt(1),
+    'a positive integer (ms)',
+    'ms at most between reconnects to one nsqd; they start at 250 ms and double',
+  ),
+};
+
+export const consumerSchema: OptionsSchema<ConsumerOptions> = {
+  ...intakeSchema,
+  ...connectionSchema,
+  onGiveUp: spec<(message: NsqMessage, reason: unknown) => unknown>(
+    undefined,
+    isFunction,
+    'a function',
+    'called with a message that will not be tried again, before its FIN',
+  ),
+};

@@ -1,0 +1,158 @@
+import type { BackoffState } from './backoff.js';
+import { safeRdy, targetRdy, type RdySlot } from './rdy.js';
+import type { AnswerSignal, Subscription } from './subscription.js';
+
+const ROTATE_TICK = 500;
+const ROTATE_MAX_TICKS = 4;
+
+/** One connection's RDY state, written by nothing but the controller. */
+interface Slot extends RdySlot {
+  readonly sub: Subscription;
+  /** Rotation ticks since it got RDY, and whether a message came in the current tick. */
+  heldTicks: number;
+  gotMessage: boolean;
+}
+
+/**
+ * The only writer of RDY and of per-connection in-flight counts. Shares maxInFlight over the
+ * subscribed connections, rotates RDY when there are more connections than maxInFlight, and
+ * runs backoff's pause (RDY 0) and test (RDY 1) windows.
+ */
+export class RdyController {
+  private readonly slots = new Map<Subscription, Slot>();
+  private rotation = 0;
+  /** Some connection got less RDY than its target while messages were still in flight. */
+  private short = false;
+  private updateScheduled = false;
+  private rotateTimer?: NodeJS.Timeout;
+  private backoffTimer?: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(
+    private readonly maxInFlight: number,
+    private readonly backoff?: BackoffState,
+  ) {}
+
+  rdyOf(sub: Subscription): number {
+    return this.slots.get(sub)?.rdy ?? 0;
+  }
+
+  inFlightOf(sub: Subscription): number {
+    return this.slots.get(sub)?.inFlight ?? 0;
+  }
+
+  /** A subscribed connection joins. */
+  add(sub: Subscription, maxRdy: number): void {
+    this.slots.set(sub, { sub, maxRdy, rdy: 0, inFlight: 0, heldTicks: 0, gotMessage: false });
+    this.update();
+  }
+
+  /** A connection is gone: its messages are nsqd's again. */
+  remove(sub: Subscription): void {
+    if (this.slots.delete(sub)) this.update();
+  }
+
+  delivered(sub: Subscription): void {
+    const slot = this.slots.get(sub);
+    if (!slot) return;
+    slot.inFlight++;
+    slot.gotMessage = true;
+  }
+
+  /** A message delivered on `sub` got FIN or REQ; `signal` feeds backoff. */
+  answered(sub: Subscription, signal: AnswerSignal): void {
+    const slot = this.slots.get(sub);
+    if (slot) slot.inFlight--;
+    if (this.backoff && !this.stopped && signal !== 'neutral') {
+      const before = this.backoff.mode;
+      const after = signal === 'finish' ? this.backoff.success() : this.backoff.failure();
+      if (after === 'paused' && before !== 'paused') this.pause();
+      else if (after !== before) this.update();
+    }
+    if (this.short) this.scheduleUpdate();
+  }
+
+  /** Closing: no more RDY changes (CLS stops intake). */
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.backoffTimer);
+    clearInterval(this.rotateTimer);
+    this.rotateTimer = undefined;
+  }
+
+  private pause(): void {
+    const backoff = this.backoff!;
+    clearTimeout(this.backoffTimer);
+    this.update();
+    this.backoffTimer = setTimeout(() => {
+      backoff.windowElapsed();
+      this.rotation++;
+      this.update();
+    }, backoff.window);
+    this.backoffTimer.unref();
+  }
+
+  private scheduleUpdate(): void {
+    if (this.updateScheduled) return;
+    this.updateScheduled = true;
+    setImmediate(() => {
+      this.updateScheduled = false;
+      this.update();
+    });
+  }
+
+  /** Sends RDY so that the connections share maxInFlight (or backoff's 0 / 1). */
+  private update(): void {
+    if (this.stopped) return;
+    const slots = [...this.slots.values()].filter((s) => s.sub.connection.state === 'ready');
+    const mode = this.backoff?.mode ?? 'normal';
+    let targets: number[];
+    if (mode === 'paused') targets = slots.map(() => 0);
+    else if (mode === 'testing') targets = targetRdy(1, slots, this.rotation);
+    else targets = targetRdy(this.maxInFlight, slots, this.rotation);
+    const next = safeRdy(this.maxInFlight, slots, targets);
+    slots.forEach((slot, i) => this.setRdy(slot, next[i]));
+    this.short = next.some((v, i) => v < targets[i]);
+    this.updateRotation(slots.length);
+  }
+
+  private setRdy(slot: Slot, count: number): void {
+    if (count === slot.rdy) return;
+    if (count > 0 && slot.rdy === 0) {
+      slot.heldTicks = 0;
+      slot.gotMessage = false;
+    }
+    slot.rdy = count;
+    slot.sub.sendRdy(count);
+  }
+
+  /** With fewer maxInFlight than connections, moves RDY on from idle or long-served ones. */
+  private updateRotation(connections: number): void {
+    // Rotate when RDY cannot cover every connection: maxInFlight below the connection count, or
+    // backoff testing with RDY 1 (which must move on if it landed on an idle connection).
+    const testing = this.backoff?.mode === 'testing';
+    const needed = this.maxInFlight < connections || (testing && connections > 1);
+    if (!needed) {
+      clearInterval(this.rotateTimer);
+      this.rotateTimer = undefined;
+      return;
+    }
+    if (this.rotateTimer) return;
+    this.rotateTimer = setInterval(() => this.rotate(), ROTATE_TICK);
+    this.rotateTimer.unref();
+  }
+
+  private rotate(): void {
+    let rotate = false;
+    for (const slot of this.slots.values()) {
+      if (slot.rdy === 0) continue;
+      slot.heldTicks++;
+      if (!slot.gotMessage || slot.heldTicks >= ROTATE_MAX_TICKS) rotate = true;
+      slot.gotMessage = false;
+    }
+    if (rotate) {
+      this.rotation += this.backoff?.mode === 'testing' ? 1 : this.maxInFlight;
+      this.update();
+    }
+  }
+}

@@ -1,0 +1,102 @@
+import { NsqConnection } from '../connection/connection.js';
+import type { Identity } from '../connection/identify.js';
+import type { ConnectionOptions } from '../connection/settings.js';
+import { NsqError } from '../errors.js';
+import * as commands from '../protocol/commands.js';
+import type { MessageOwner, NsqMessage } from './nsq-message.js';
+
+/** How an answer counts for backoff: a success, a failure, or neither. */
+export type AnswerSignal = 'finish' | 'failure' | 'neutral';
+
+/** What a subscription reports to its consumer. */
+export interface SubscriptionListener {
+  message(sub: Subscription, data: Buffer): void;
+  answered(sub: Subscription, message: NsqMessage, signal: AnswerSignal): void;
+  /** The connection is gone; `error` says why (none after close()). */
+  closed(sub: Subscription, error: Error | undefined): void;
+  /** A non-fatal error frame, e.g. E_FIN_FAILED after a message timed out at nsqd. */
+  warning(error: Error): void;
+}
+
+/** CLOSE_WAIT that never comes must not hold close() up. */
+const CLOSE_WAIT_TIMEOUT = 2000;
+
+/** One consumer's connection to one nsqd: SUB, CLS, and the commands that answer messages. */
+export class Subscription implements MessageOwner {
+  readonly connection: NsqConnection;
+  /** SUB was acknowledged: messages may flow once RDY is given. */
+  subscribed = false;
+  private onSubscribed?: (error?: Error) => void;
+  private onCloseWait?: () => void;
+
+  constructor(
+    readonly address: string,
+    readonly topic: string,
+    readonly channel: string,
+    options: ConnectionOptions,
+    private readonly listener: SubscriptionListener,
+  ) {
+    this.connection = new NsqConnection(address, options, {
+      onMessage: (data) => listener.message(this, data),
+      onResponse: (text) => this.onResponse(text),
+      onErrorFrame: (error, fatal) => fatal || listener.warning(error),
+      onClose: (error) => {
+        this.onSubscribed?.(error ?? new NsqError('connection closed'));
+        this.onCloseWait?.();
+        listener.closed(this, error);
+      },
+    });
+  }
+
+  /** Connects, negotiates and subscribes; rejects with nsqd's reason. */
+  async subscribe(): Promise<Identity> {
+    const identity = await this.connection.connect();
+    const subscribed = new Promise<Error | undefined>((resolve) => (this.onSubscribed = resolve));
+    this.connection.write(commands.sub(this.topic, this.channel));
+    const error = await subscribed;
+    this.onSubscribed = undefined;
+    if (error) {
+      throw new NsqError(
+        `SUB ${this.topic} ${this.channel} failed on ${this.address}: ${error.message}`,
+        { cause: error },
+      );
+    }
+    this.subscribed = true;
+    return identity;
+  }
+
+  /** Sends CLS and waits (bounded) for CLOSE_WAIT: after it nsqd sends no more messages. */
+  async startClose(): Promise<void> {
+    if (!this.subscribed || this.connection.state !== 'ready') return;
+    const closeWait = new Promise<void>((resolve) => {
+      this.onCloseWait = resolve;
+      setTimeout(resolve, CLOSE_WAIT_TIMEOUT).unref();
+    });
+    this.connection.write(commands.CLS);
+    await closeWait;
+  }
+
+  private onResponse(text: string): void {
+    if (text === 'OK' && this.onSubscribed) this.onSubscribed();
+    else if (text === 'CLOSE_WAIT') this.onCloseWait?.();
+  }
+
+  /** Only the consumer's RDY controller calls this. */
+  sendRdy(count: number): void {
+    this.connection.write(commands.rdy(count));
+  }
+
+  finish(message: NsqMessage): void {
+    this.connection.write(commands.fin(message.id));
+    this.listener.answered(this, message, 'finish');
+  }
+
+  requeue(message: NsqMessage, delayMs: number, backoff: boolean): void {
+    this.connection.write(commands.req(message.id, delayMs));
+    this.listener.answered(this, message, backoff ? 'failure' : 'neutral');
+  }
+
+  touch(message: NsqMessage): void {
+    this.connection.write(commands.touch(message.id));
+  }
+}

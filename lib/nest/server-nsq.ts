@@ -1,0 +1,263 @@
+import { EventEmitter } from 'node:events';
+import { Logger } from '@nestjs/common';
+import {
+  CustomTransportStrategy,
+  Server,
+  type MessageHandler as NestHandler,
+} from '@nestjs/microservices';
+import { connectionSchema } from '../connection/settings.js';
+import { Consumer } from '../consumer/consumer.js';
+import type { ConsumerOptions } from '../consumer/options.js';
+import type { NsqMessage } from '../consumer/nsq-message.js';
+import { NsqValidationError } from '../errors.js';
+import { resolveOptions } from '../options.js';
+import { assertTopicName } from '../protocol/names.js';
+import { Producer } from '../producer/producer.js';
+import { NSQ_TRANSPORT, type NsqStatus } from './constants.js';
+import { deadLetterOf, describe } from './dead-letter.js';
+import { eventRunner, runToEnd } from './event-runner.js';
+import type { NsqContext } from './nsq-context.js';
+import { encodeDeadLetter, NsqDecodeError } from './payload.js';
+import { requestRunner } from './request-runner.js';
+import {
+  HANDLER_OVERRIDES,
+  serverSchema,
+  type NsqHandlerOptions,
+  type NsqServerOptions,
+} from './server-options.js';
+
+export type { NsqHandlerOptions, NsqServerOptions } from './server-options.js';
+
+export type NsqServerEvents = {
+  connected: (address: string, pattern: string) => void;
+  disconnected: (address: string, pattern: string, error: Error | undefined) => void;
+  reconnecting: (address: string, pattern: string, delayMs: number) => void;
+  error: (error: Error) => void;
+};
+
+/** idle: made. listening: listen() called. closing, closed. */
+type ServerState = 'idle' | 'listening' | 'closing' | 'closed';
+
+/** The consumer of one 'topic/channel' pattern. */
+interface Route {
+  pattern: string;
+  consumer: Consumer;
+}
+
+/**
+ * NSQ as a Nest microservice transport: one consumer per `@EventPattern('topic/channel')` or
+ * `@MessagePattern('topic/channel')`. A handler that resolves FINs its message; one that throws
+ * (or rejects, or errors its Observable) REQs it with a growing delay; after maxAttempts the
+ * message goes to the dead-letter topic and the onDiscard hook, then FIN.
+ */
+export class ServerNsq
+  extends Server<NsqServerEvents, NsqStatus>
+  implements CustomTransportStrategy
+{
+  override transportId = NSQ_TRANSPORT;
+  protected override readonly logger = new Logger(ServerNsq.name);
+  override readonly propagatesEventHandlerErrors = true;
+  private readonly routes: Route[] = [];
+  /** Reply and dead-letter publishers, one per nsqd a message came from. */
+  private readonly producers = new Map<string, Producer>();
+  private readonly events = new EventEmitter();
+  private readonly unhealthy = new Set<string>();
+  private state: ServerState = 'idle';
+  private readonly defaultStartHook = this.onProcessingStartHook;
+
+  constructor(private readonly options: NsqServerOptions = {}) {
+    super();
+    if (!options.nsqd?.length && !options.lookupd?.length) {
+      throw new NsqValidationError(
+        "ServerNsq: give nsqd (TCP 'host:port') and/or lookupd (HTTP 'host:port') addresses",
+      );
+    }
+    resolveOptions('ServerNsq', serverSchema, options);
+    this.initializeSerializer(options);
+    this.initializeDeserializer(options);
+    this.events.on('error', () => {}); // reported through the logger; listeners are optional
+  }
+
+  /** Subscribes every handler's channel; calls back once all are subscribed (or discovering). */
+  async listen(callback: (error?: unknown) => void): Promise<void> {
+    this.state = 'listening';
+    try {
+      for (const [pattern, handler] of this.messageHandlers)
+        this.routes.push(this.createRoute(pattern, handler));
+      await Promise.all(this.routes.map((r) => r.consumer.start()));
+      this._status$.next('connected');
+      callback();
+    } catch (err) {
+      await this.close();
+      callback(err);
+    }
+  }
+
+  private createRoute(pattern: string, handler: NestHandler): Route {
+    const slash = pattern.indexOf('/');
+    if (slash < 1 || slash === pattern.length - 1) {
+      throw new NsqValidationError(
+        `ServerNsq: pattern ${JSON.stringify(pattern)} must be 'topic/channel', e.g. @EventPattern('orders/billing')`,
+      );
+    }
+    const extras = (handler.extras ?? {}) as NsqHandlerOptions;
+    const settings: ConsumerOptions & NsqServerOptions = { ...this.options };
+    for (const key of HANDLER_OVERRIDES) {
+      if (extras[key] !== undefined) (settings as Record<string, unknown>)[key] = extras[key];
+    }
+    const {
+      deadLetterTopic,
+      onDiscard: _d,
+      serializer: _s,
+      deserializer: _z,
+      ...consumerOptions
+    } = settings;
+    if (deadLetterTopic !== undefined) assertTopicName(deadLetterTopic);
+    const run = handler.isEventHandler
+      ? eventRunner(handler, {
+          raw: extras.raw === true,
+          manualAck: extras.manualAck === true,
+          deserialize: this.options.deserializer && ((m) => this.deserialize(m, pattern)),
+          invoke: (h, data, context) => this.invoke(h, data, context),
+        })
+      : requestRunner(handler, {
+          replies: (address) => this.producerFor(address),
+          serialize: (packet) => this.serializer.serialize(packet as never),
+          toObservable: (result) => this.transformToObservable(result),
+          handle: (context, produce, respond) => this.handleRequest(context, produce, respond),
+        });
+    const consumer: Consumer = new Consumer(
+      pattern.slice(0, slash),
+      pattern.slice(slash + 1),
+      run,
+      {
+        ...consumerOptions,
+        onGiveUp: (message, reason) =>
+          this.discard(message, reason, deadLetterTopic, consumer.maxAttempts),
+      },
+    );
+    this.watch(consumer, pattern);
+    return { pattern, consumer };
+  }
+
+  private async deserialize(message: NsqMessage, pattern: string): Promise<unknown> {
+    try {
+      const packet = await this.deserializer.deserialize(message.body, {
+        channel: pattern,
+        pattern,
+      });
+      return (packet as { data?: unknown }).data;
+    } catch (err) {
+      throw new NsqDecodeError(`deserializer failed: ${(err as Error).message ?? err}`, {
+        cause: err,
+      });
+    }
+  }
+
+  /**
+   * Runs an event handler to the end, inside the processing hooks (tracing) when some are set;
+   * they are skipped while nobody has set them.
+   */
+  private invoke(handler: NestHandler, data: unknown, context: NsqContext): Promise<void> {
+    if (this.onProcessingStartHook === this.defaultStartHook && !this.onProcessingEndHook) {
+      return runToEnd(handler, data, context);
+    }
+    // A hook may return nothing, so the outcome travels through our own promise, not its.
+    return new Promise<void>((resolve, reject) => {
+      this.runWithProcessingHooks(context, async (runEndHook) => {
+        try {
+          await runToEnd(handler, data, context);
+          resolve();
+        } catch (err) {
+          reject(err);
+        } finally {
+          runEndHook();
+        }
+      });
+    });
+  }
+
+  private producerFor(address: string): Producer {
+    let producer = this.producers.get(address);
+    if (!producer) {
+      const { nsqd: _n, lookupd: _l, ...rest } = this.options;
+      const connection = Object.fromEntries(
+        Object.entries(rest).filter(([key]) => key in connectionSchema),
+      );
+      producer = new Producer({ ...connection, nsqd: [address] });
+      this.producers.set(address, producer);
+    }
+    return producer;
+  }
+
+  /** Dead-letters a message and tells the discard hook; a failure here keeps the message. */
+  private async discard(
+    message: NsqMessage,
+    reason: unknown,
+    deadLetterTopic: string | undefined,
+    maxAttempts: number,
+  ): Promise<void> {
+    const letter = deadLetterOf(message, reason, maxAttempts);
+    this.logger.warn(
+      `Gave up on message ${letter.id} of ${letter.topic}/${letter.channel} after ${letter.attempts} attempt(s) ` +
+        `(${letter.reason}: ${letter.error})${deadLetterTopic ? `; dead-lettered to ${deadLetterTopic}` : ''}`,
+    );
+    if (deadLetterTopic)
+      await this.producerFor(message.address).publish(deadLetterTopic, encodeDeadLetter(letter));
+    await this.options.onDiscard?.(letter);
+  }
+
+  private watch(consumer: Consumer, pattern: string): void {
+    const closing = () => this.state === 'closing' || this.state === 'closed';
+    consumer.on('connected', (address) => {
+      this.unhealthy.delete(`${pattern}@${address}`);
+      if (this.unhealthy.size === 0 && !closing()) this._status$.next('connected');
+      this.events.emit('connected', address, pattern);
+    });
+    consumer.on('disconnected', (address, error) => {
+      if (closing()) return; // our own close()
+      this.unhealthy.add(`${pattern}@${address}`);
+      this._status$.next('disconnected');
+      this.logger.warn(`Lost nsqd ${address} for ${pattern}: ${error?.message ?? 'closed'}`);
+      this.events.emit('disconnected', address, pattern, error);
+    });
+    consumer.on('reconnecting', (address, delayMs) => {
+      if (closing()) return;
+      this._status$.next('reconnecting');
+      this.events.emit('reconnecting', address, pattern, delayMs);
+    });
+    consumer.on('warning', (error) => {
+      this.logger.warn(error.message);
+      this.events.emit('error', error);
+    });
+    // Nest's exception filter already logged an unknown error with its stack; this line adds
+    // what NSQ does about it.
+    consumer.on('failed', (message, error) => {
+      this.logger.warn(
+        `Handler for ${pattern} failed on message ${message.id} (attempt ${message.attempts}): ${describe(error)}`,
+      );
+    });
+  }
+
+  /** Stops intake, lets handlers in flight finish (drainTimeout), flushes FIN/REQ, disconnects. */
+  async close(): Promise<void> {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.state = 'closing';
+    await Promise.all(this.routes.map((r) => r.consumer.close()));
+    await Promise.all([...this.producers.values()].map((p) => p.close()));
+    this.state = 'closed';
+    this._status$.next('disconnected');
+  }
+
+  on<K extends keyof NsqServerEvents, C extends NsqServerEvents[K] = NsqServerEvents[K]>(
+    event: K,
+    callback: C,
+  ): void {
+    this.events.on(event, callback as (...args: any[]) => void);
+  }
+
+  /** The consumers, one per 'topic/channel' pattern. */
+  unwrap<T = Consumer[]>(): T {
+    return this.routes.map((r) => r.consumer) as T;
+  }
+}

@@ -1,0 +1,79 @@
+import type { ConsumerDeserializer, ConsumerSerializer } from '@nestjs/microservices';
+import type { BackoffSettings } from '../consumer/backoff.js';
+import type { ConsumerOptions } from '../consumer/options.js';
+import { intakeSchema } from '../consumer/options.js';
+import { connectionSchema } from '../connection/settings.js';
+import { isFunction, spec, type OptionsSchema } from '../options.js';
+import { assertTopicName } from '../protocol/names.js';
+import type { NsqDeadLetter } from './payload.js';
+
+/** Per-handler options, given as @EventPattern / @MessagePattern extras. */
+export interface NsqHandlerOptions {
+  maxInFlight?: number;
+  maxAttempts?: number;
+  /** ms, or a function of the attempt number. */
+  requeueDelay?: ConsumerOptions['requeueDelay'];
+  backoff?: false | Partial<BackoffSettings>;
+  /** Topic that receives messages given up (see NsqDeadLetter for the format). */
+  deadLetterTopic?: string;
+  /** The handler answers with ctx.finish() / ctx.requeue(); nothing is FINished for it. */
+  manualAck?: boolean;
+  /** The handler gets the body as a Buffer, untouched. */
+  raw?: boolean;
+}
+
+/** The handler extras that override the server's options for one pattern. */
+export const HANDLER_OVERRIDES = [
+  'maxInFlight',
+  'maxAttempts',
+  'requeueDelay',
+  'backoff',
+  'deadLetterTopic',
+] as const;
+
+export interface NsqServerOptions
+  extends
+    Omit<ConsumerOptions, 'onGiveUp' | 'maxInFlight' | 'maxAttempts' | 'requeueDelay' | 'backoff'>,
+    Omit<NsqHandlerOptions, 'manualAck' | 'raw'> {
+  /** Called with every message given up, after it went to the dead-letter topic (if any). */
+  onDiscard?: (letter: NsqDeadLetter) => unknown;
+  /** Turns a raw body into `{ pattern, data }`; default: JSON, else UTF-8 text. */
+  deserializer?: ConsumerDeserializer;
+  /** Turns a reply packet into a body; default: JSON. */
+  serializer?: ConsumerSerializer;
+}
+
+const hasMethod = (name: string) => (v: unknown) =>
+  typeof v === 'object' && v !== null && isFunction((v as Record<string, unknown>)[name]);
+
+export const serverSchema: OptionsSchema<NsqServerOptions> = {
+  ...intakeSchema,
+  deadLetterTopic: spec<string>(
+    undefined,
+    () => true,
+    'a valid NSQ topic name',
+    'where given-up messages go (see `NsqDeadLetter`)',
+    { assert: (_owner, _name, value) => assertTopicName(value) },
+  ),
+  onDiscard: spec<(letter: NsqDeadLetter) => unknown>(
+    undefined,
+    isFunction,
+    'a function',
+    '`(letter: NsqDeadLetter) => unknown`, called for every message given up',
+  ),
+  serializer: spec<ConsumerSerializer>(
+    undefined,
+    hasMethod('serialize'),
+    'an object with serialize()',
+    'turns a reply into a body; as in Nest',
+    { defaultText: 'JSON' },
+  ),
+  deserializer: spec<ConsumerDeserializer>(
+    undefined,
+    hasMethod('deserialize'),
+    'an object with deserialize()',
+    'turns a body into `{ pattern, data }`; as in Nest',
+    { defaultText: 'JSON, else text' },
+  ),
+  ...connectionSchema,
+};
