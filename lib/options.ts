@@ -79,6 +79,11 @@ export const isInt =
     Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
 export const isBoolean = (v: unknown): boolean => typeof v === 'boolean';
 export const isFunction = (v: unknown): boolean => typeof v === 'function';
+/** An object with a method of that name (a serializer, a deserializer). */
+export const hasMethod =
+  (name: string) =>
+  (v: unknown): boolean =>
+    typeof v === 'object' && v !== null && isFunction((v as Record<string, unknown>)[name]);
 export const isNonEmptyString = (v: unknown): boolean => typeof v === 'string' && v.length > 0;
 
 /** A spec in one line: `spec(default, check, expected, doc)`. */

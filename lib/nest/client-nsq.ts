@@ -11,7 +11,12 @@ import {
 import { Observable, type Subscriber } from 'rxjs';
 import { Consumer } from '../consumer/consumer.js';
 import type { NsqMessage } from '../consumer/nsq-message.js';
-import type { ProducerOptions } from '../producer/options.js';
+import {
+  checkProducerOptions,
+  producerSchema,
+  type ProducerOptions,
+} from '../producer/options.js';
+import { hasMethod, resolveOptions, spec, type OptionsSchema } from '../options.js';
 import { Producer } from '../producer/producer.js';
 import { NsqError, NsqValidationError } from '../errors.js';
 import type { NsqStatus } from './constants.js';
@@ -24,6 +29,24 @@ export interface NsqClientOptions extends ProducerOptions {
   /** Turns a reply into `{ id, response, err, isDisposed }`; default: Nest's. */
   deserializer?: ProducerDeserializer;
 }
+
+export const clientSchema: OptionsSchema<NsqClientOptions> = {
+  ...producerSchema,
+  serializer: spec<ProducerSerializer>(
+    undefined,
+    hasMethod('serialize'),
+    'an object with serialize()',
+    'turns `{ pattern, data }` into a body; as in Nest',
+    { defaultText: 'Buffer/string as is, else JSON' },
+  ),
+  deserializer: spec<ProducerDeserializer>(
+    undefined,
+    hasMethod('deserialize'),
+    'an object with deserialize()',
+    'turns a reply into `{ id, response, err, isDisposed }`; as in Nest',
+    { defaultText: "Nest's" },
+  ),
+};
 
 export type NsqClientEvents = {
   connected: (address: string) => void;
@@ -45,6 +68,9 @@ export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplica
 
   constructor(private readonly options: NsqClientOptions) {
     super();
+    if (options && typeof options === 'object') {
+      checkProducerOptions('ClientNsq', options, resolveOptions('ClientNsq', clientSchema, options));
+    }
     this.producer = new Producer(options);
     this.initializeSerializer(options);
     this.initializeDeserializer(options);

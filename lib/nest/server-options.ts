@@ -3,7 +3,7 @@ import type { BackoffSettings } from '../consumer/backoff.js';
 import type { ConsumerOptions } from '../consumer/options.js';
 import { intakeSchema } from '../consumer/options.js';
 import { connectionSchema } from '../connection/settings.js';
-import { isFunction, spec, type OptionsSchema } from '../options.js';
+import { hasMethod, isFunction, spec, type OptionsSchema } from '../options.js';
 import { assertTopicName } from '../protocol/names.js';
 import type { NsqDeadLetter } from './payload.js';
 
@@ -42,9 +42,6 @@ export interface NsqServerOptions
   /** Turns a reply packet into a body; default: JSON. */
   serializer?: ConsumerSerializer;
 }
-
-const hasMethod = (name: string) => (v: unknown) =>
-  typeof v === 'object' && v !== null && isFunction((v as Record<string, unknown>)[name]);
 
 export const serverSchema: OptionsSchema<NsqServerOptions> = {
   ...intakeSchema,
