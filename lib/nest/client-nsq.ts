@@ -11,11 +11,7 @@ import {
 import { Observable, type Subscriber } from 'rxjs';
 import { Consumer } from '../consumer/consumer.js';
 import type { NsqMessage } from '../consumer/nsq-message.js';
-import {
-  checkProducerOptions,
-  producerSchema,
-  type ProducerOptions,
-} from '../producer/options.js';
+import { checkProducerOptions, producerSchema, type ProducerOptions } from '../producer/options.js';
 import { hasMethod, resolveOptions, spec, type OptionsSchema } from '../options.js';
 import { Producer } from '../producer/producer.js';
 import { NsqError, NsqValidationError } from '../errors.js';
@@ -69,7 +65,11 @@ export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplica
   constructor(private readonly options: NsqClientOptions) {
     super();
     if (options && typeof options === 'object') {
-      checkProducerOptions('ClientNsq', options, resolveOptions('ClientNsq', clientSchema, options));
+      checkProducerOptions(
+        'ClientNsq',
+        options,
+        resolveOptions('ClientNsq', clientSchema, options),
+      );
     }
     this.producer = new Producer(options);
     this.initializeSerializer(options);
