@@ -55,8 +55,7 @@ async function nestMicroservice(options, pattern, onMessage) {
 }
 
 /** Subscribes to a Nest ClientProxy's emit() and resolves when it completes. */
-const emitted = (client, pattern, data) =>
-  lastValueFrom(client.emit(pattern, data), { defaultValue: undefined });
+const emitted = (client, pattern, data) => lastValueFrom(client.emit(pattern, data));
 
 let ours;
 async function loadOurs() {

@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { OnApplicationShutdown } from '@nestjs/common';
 import {
@@ -9,17 +9,32 @@ import {
   type WritePacket,
 } from '@nestjs/microservices';
 import { Observable, type Subscriber } from 'rxjs';
-import { Consumer } from '../consumer/consumer.js';
-import type { NsqMessage } from '../consumer/nsq-message.js';
+import { checkAddressList } from '../connection/address.js';
+import { connectionSchema } from '../connection/settings.js';
+import {
+  hasMethod,
+  isInt,
+  MAX_TIMER_MS,
+  resolveOptions,
+  spec,
+  type OptionsSchema,
+} from '../options.js';
 import { checkProducerOptions, producerSchema, type ProducerOptions } from '../producer/options.js';
-import { hasMethod, resolveOptions, spec, type OptionsSchema } from '../options.js';
 import { Producer } from '../producer/producer.js';
-import { NsqError, NsqValidationError } from '../errors.js';
 import type { NsqStatus } from './constants.js';
-import { encodeBody, encodeRequest, type ReplyEnvelope } from './payload.js';
+import { encodeBody, encodeFrame, type FrameHeader } from './payload.js';
 import { NsqRecord } from './nsq-record.js';
+import { ReplyInbox } from './reply-inbox.js';
+import { topicOfPattern } from './patterns.js';
 
 export interface NsqClientOptions extends ProducerOptions {
+  /**
+   * nsqlookupd HTTP addresses: with them, a request to a topic nothing consumes fails within
+   * about a second (without them, nsqd's HTTP API is asked at its TCP port + 1).
+   */
+  lookupd?: string[];
+  /** ms a send() waits for its reply before it fails. Default 30 000. */
+  requestTimeout?: number;
   /** Turns `{ pattern, data }` into a message body; default: Buffer/string as is, else JSON. */
   serializer?: ProducerSerializer;
   /** Turns a reply into `{ id, response, err, isDisposed }`; default: Nest's. */
@@ -28,11 +43,24 @@ export interface NsqClientOptions extends ProducerOptions {
 
 export const clientSchema: OptionsSchema<NsqClientOptions> = {
   ...producerSchema,
+  lookupd: spec<string[]>(
+    undefined,
+    () => true,
+    '',
+    'nsqlookupd HTTP addresses; lets `send()` fail fast when nothing consumes its topic',
+    { assert: (owner, _name, value) => void checkAddressList(owner, 'lookupd', value) },
+  ),
+  requestTimeout: spec(
+    30_000,
+    isInt(1, MAX_TIMER_MS),
+    `an integer 1..${MAX_TIMER_MS} (ms)`,
+    'ms `send()` waits for a reply; the request carries it as its deadline',
+  ),
   serializer: spec<ProducerSerializer>(
     undefined,
     hasMethod('serialize'),
     'an object with serialize()',
-    'turns `{ pattern, data }` into a body; as in Nest',
+    'turns `{ pattern, data }` into a body (events and requests); as in Nest',
     { defaultText: 'Buffer/string as is, else JSON' },
   ),
   deserializer: spec<ProducerDeserializer>(
@@ -53,41 +81,64 @@ export type NsqClientEvents = {
 /**
  * Publishes to NSQ from Nest: `emit(topic, data)` is PUB (coalesced into MPUB), an NsqRecord
  * with a delay is DPUB; `send(topic, data)` is a request answered by a @MessagePattern handler.
+ * After close(), connect() (or the next emit/send) starts afresh.
  *
  * The base's status type stays `string` so that ClientNsq fits ClientsModule's `customClass`.
  */
 export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplicationShutdown {
-  private readonly producer: Producer;
   private readonly events = new EventEmitter();
+  private readonly requestTimeout: number;
+  private readonly lookupd: string[];
+  private current?: Producer;
   private connection?: Promise<Producer>;
-  private replies?: Promise<{ topic: string; consumer: Consumer }>;
+  private inbox?: ReplyInbox;
 
   constructor(private readonly options: NsqClientOptions) {
     super();
     if (options && typeof options === 'object') {
-      checkProducerOptions(
-        'ClientNsq',
-        options,
-        resolveOptions('ClientNsq', clientSchema, options),
-      );
+      const o = resolveOptions('ClientNsq', clientSchema, options);
+      checkProducerOptions('ClientNsq', options, o);
+      this.requestTimeout = o.requestTimeout!;
+      this.lookupd = o.lookupd ?? [];
+    } else {
+      this.requestTimeout = 0;
+      this.lookupd = [];
     }
-    this.producer = new Producer(options);
+    this.current = this.createProducer(); // checks the options the way Producer does
     this.initializeSerializer(options);
     this.initializeDeserializer(options);
     this.events.on('error', () => {}); // listeners are optional
-    this.producer.on('connected', (address) => {
-      this._status$.next('connected');
-      this.events.emit('connected', address);
-    });
-    this.producer.on('disconnected', (address, error) => {
-      this._status$.next('disconnected');
-      this.events.emit('disconnected', address, error);
-    });
   }
 
   /** 'connected' | 'disconnected' | 'reconnecting', without repeats. */
   override get status(): Observable<NsqStatus> {
     return super.status as Observable<NsqStatus>;
+  }
+
+  private createProducer(): Producer {
+    const {
+      serializer: _s,
+      deserializer: _d,
+      lookupd: _l,
+      requestTimeout: _r,
+      ...rest
+    } = this.options ?? ({} as NsqClientOptions);
+    const producer = new Producer(rest as ProducerOptions);
+    producer.on('connected', (address) => {
+      this._status$.next('connected');
+      this.events.emit('connected', address);
+    });
+    producer.on('disconnected', (address, error) => {
+      this._status$.next('disconnected');
+      this.events.emit('disconnected', address, error);
+    });
+    return producer;
+  }
+
+  /** The producer, a new one after close(). */
+  private get producer(): Producer {
+    if (!this.current || this.current.state !== 'open') this.current = this.createProducer();
+    return this.current;
   }
 
   /** Connects to the first reachable nsqd. Cached: every caller shares one attempt. */
@@ -103,34 +154,36 @@ export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplica
   }
 
   /**
-   * Publishes at once (hot, like Nest's emit) without Nest's per-call connect and Observable
-   * plumbing; the returned Observable completes when nsqd acknowledged, or errors.
+   * Publishes at once (hot, like Nest's emit) without Nest's per-call connect; the returned
+   * Observable emits once nsqd acknowledged, then completes, or errors.
    */
   override emit<TResult = any, TInput = any>(pattern: any, data: TInput): Observable<TResult> {
+    // Nest's own checks and error (InvalidMessageException) for a missing pattern or data.
     if (pattern === undefined || pattern === null || data === undefined || data === null) {
-      const error = new NsqValidationError(
-        'ClientNsq.emit(topic, data): both a topic and data are required',
-      );
-      return new Observable((s) => s.error(error));
+      return super.emit(pattern, data);
     }
-    return settled(this.dispatchEvent(this.createPacket(pattern, data)));
+    let work: Promise<unknown>;
+    try {
+      work = this.dispatchEvent(this.createPacket(pattern, data));
+    } catch (err) {
+      work = Promise.reject(err);
+    }
+    return settled(work);
   }
 
   protected dispatchEvent<T = any>(packet: ReadPacket): Promise<T> {
-    const topic = topicOf(packet.pattern);
+    const topic = topicOfPattern(packet.pattern);
     const record = packet.data instanceof NsqRecord ? packet.data : undefined;
     const data = record ? record.data : packet.data;
+    const header = framing(packet, record);
     if (this.options.serializer) {
       return Promise.resolve(this.serializer.serialize({ pattern: packet.pattern, data })).then(
-        (serialized) => this.publishBody(topic, asBody(serialized), record) as Promise<T>,
+        (serialized) =>
+          this.publishBody(topic, frame(header, asBody(serialized)), record) as Promise<T>,
       );
     }
     // No async wrapper on the common path: one promise per emit, the producer's own.
-    try {
-      return this.publishBody(topic, encodeBody(data), record) as Promise<T>;
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    return this.publishBody(topic, frame(header, encodeBody(data)), record) as Promise<T>;
   }
 
   private publishBody(topic: string, body: Buffer | string, record?: NsqRecord): Promise<void> {
@@ -142,71 +195,62 @@ export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplica
 
   protected publish(packet: ReadPacket, callback: (packet: WritePacket) => void): () => void {
     const id = randomUUID();
-    this.routingMap.set(id, callback);
-    this.replyTopic()
-      .then((replyTo) =>
-        this.producer.publish(topicOf(packet.pattern), encodeRequest(id, replyTo, packet.data)),
+    const topic = topicOfPattern(packet.pattern);
+    const record = packet.data instanceof NsqRecord ? packet.data : undefined;
+    const data = record ? record.data : packet.data;
+    const inbox = this.replyInbox();
+    const deadline = inbox.track(id, topic, callback);
+    const header: FrameHeader = { ...framing(packet, record), id, replyTo: inbox.topic, deadline };
+    const fail = (err: unknown) => {
+      inbox.forget(id);
+      callback({ err, isDisposed: true });
+    };
+    inbox
+      .ready()
+      .then(() =>
+        this.options.serializer
+          ? this.serializer.serialize({ pattern: packet.pattern, data })
+          : encodeBody(data),
       )
-      .catch((err: unknown) => {
-        if (this.routingMap.delete(id)) callback({ err, isDisposed: true });
-      });
-    return () => this.routingMap.delete(id);
+      .then((payload) => this.publishBody(topic, encodeFrame(header, asBody(payload)), record))
+      .catch(fail);
+    return () => inbox.forget(id);
   }
 
-  /** The ephemeral topic this client receives replies on, subscribed on every nsqd it uses. */
-  private async replyTopic(): Promise<string> {
-    this.replies ??= (async () => {
-      const topic = `reply.${randomBytes(8).toString('hex')}#ephemeral`;
+  /** The inbox of replies, made on the first send(). */
+  private replyInbox(): ReplyInbox {
+    if (!this.inbox) {
       const { serializer: _s, deserializer: _d, ...settings } = this.options;
-      const consumer = new Consumer(topic, 'client#ephemeral', (m) => this.onReply(m), {
-        ...settings,
-        maxInFlight: 1000,
-        maxAttempts: 1,
-        backoff: false,
-      });
-      consumer.on('warning', (error) => this.events.emit('error', error));
-      await consumer.start();
-      return { topic, consumer };
-    })().catch((err: unknown) => {
-      this.replies = undefined;
-      throw err;
-    });
-    return (await this.replies).topic;
-  }
-
-  private async onReply(message: NsqMessage): Promise<void> {
-    let reply: ReplyEnvelope;
-    try {
-      reply = (await this.deserializer.deserialize(
-        JSON.parse(message.body.toString()),
-      )) as ReplyEnvelope;
-    } catch {
-      this.events.emit(
-        'error',
-        new NsqError(
-          `Undecodable reply on ${message.topic}: ${message.body.toString().slice(0, 200)}`,
+      const inbox = new ReplyInbox({
+        consumer: Object.fromEntries(
+          Object.entries(settings).filter(([key]) => key in connectionSchema),
         ),
-      );
-      return;
+        nsqd: this.options.nsqd,
+        lookupd: this.lookupd,
+        requestTimeout: this.requestTimeout,
+        deserializer: this.deserializer,
+        onError: (error) => this.events.emit('error', error),
+      });
+      // A reply topic that could not be set up is tried again by the next send().
+      inbox.ready().catch(() => {
+        if (this.inbox === inbox) this.inbox = undefined;
+        void inbox.close();
+      });
+      this.inbox = inbox;
     }
-    const callback = this.routingMap.get(reply.id);
-    if (!callback) return; // the caller unsubscribed or the request timed out
-    if (reply.isDisposed || reply.err !== undefined) this.routingMap.delete(reply.id);
-    callback(reply);
+    return this.inbox;
   }
 
-  /** Publishes what is batched, waits for acknowledgements, then disconnects. */
+  /**
+   * Publishes what is batched, waits for acknowledgements, fails the requests still waiting,
+   * then disconnects. A later connect(), emit() or send() starts afresh.
+   */
   async close(): Promise<void> {
-    const replies = this.replies;
-    this.replies = undefined;
+    const inbox = this.inbox;
+    const producer = this.current;
+    this.inbox = undefined;
     this.connection = undefined;
-    await Promise.all([
-      this.producer.close(),
-      replies?.then(
-        (r) => r.consumer.close(),
-        () => undefined,
-      ),
-    ]);
+    await Promise.all([producer?.close(), inbox?.close()]);
     this._status$.next('disconnected');
   }
 
@@ -227,25 +271,39 @@ export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplica
   }
 }
 
-/** 'orders' or 'orders/billing' -> 'orders': a pattern names the topic to publish to. */
-function topicOf(pattern: unknown): string {
-  const p = typeof pattern === 'string' ? pattern : JSON.stringify(pattern);
-  const slash = p.indexOf('/');
-  return slash < 0 ? p : p.slice(0, slash);
+/** What travels beside the data: the dispatch hook's metadata and the record's headers. */
+function framing(packet: ReadPacket, record?: NsqRecord): FrameHeader {
+  const header: FrameHeader = {};
+  if (packet.metadata && Object.keys(packet.metadata).length) header.metadata = packet.metadata;
+  const headers = record?.options.headers;
+  if (headers && Object.keys(headers).length) header.headers = headers;
+  return header;
+}
+
+/** A plain body when there is nothing to carry beside it; a framed one otherwise. */
+function frame(header: FrameHeader, body: Buffer | string): Buffer | string {
+  return header.metadata || header.headers ? encodeFrame(header, body) : body;
 }
 
 function asBody(value: unknown): Buffer | string {
   return Buffer.isBuffer(value) || typeof value === 'string' ? value : JSON.stringify(value);
 }
 
-/** A hot result: the work already runs; subscribers learn how it ended, late ones too. */
+/**
+ * A hot result: the work already runs; subscribers get one value (undefined) once it is done,
+ * then completion, as Nest's own emit() gives; or its error. Late subscribers too.
+ */
 function settled<T>(work: Promise<unknown>): Observable<T> {
   let outcome: { error?: unknown } | undefined;
   const waiting: Subscriber<T>[] = [];
+  const done = (s: Subscriber<T>) => {
+    s.next(undefined as T);
+    s.complete();
+  };
   work.then(
     () => {
       outcome = {};
-      for (const s of waiting.splice(0)) s.complete();
+      for (const s of waiting.splice(0)) done(s);
     },
     (error: unknown) => {
       outcome = { error };
@@ -255,6 +313,10 @@ function settled<T>(work: Promise<unknown>): Observable<T> {
   return new Observable<T>((subscriber) => {
     if (!outcome) waiting.push(subscriber);
     else if ('error' in outcome) subscriber.error(outcome.error);
-    else subscriber.complete();
+    else done(subscriber);
+    return () => {
+      const i = waiting.indexOf(subscriber);
+      if (i >= 0) waiting.splice(i, 1);
+    };
   });
 }

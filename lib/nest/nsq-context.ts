@@ -1,9 +1,18 @@
 import { BaseRpcContext } from '@nestjs/microservices';
 import type { NsqMessage } from '../consumer/nsq-message.js';
 import { NsqError } from '../errors.js';
+import type { FrameHeader } from './payload.js';
 
-/** The message, and with manual acknowledgement the callback told when the handler answers. */
-type NsqContextArgs = [message: NsqMessage, onManualAnswer: (() => void) | undefined];
+/**
+ * The message, the callback told when a handler with manual acknowledgement answers, the
+ * Nest pattern, and the header of a framed body (metadata, headers).
+ */
+type NsqContextArgs = [
+  message: NsqMessage,
+  onManualAnswer: (() => void) | undefined,
+  pattern?: string,
+  header?: FrameHeader,
+];
 
 /** What a handler can learn about the message it handles. */
 export interface NsqMessageInfo {
@@ -26,13 +35,19 @@ export class NsqContext extends BaseRpcContext<NsqContextArgs> {
 
   getMessage(): NsqMessageInfo {
     const m = this.args[0];
-    return {
+    const info = {
       id: m.id,
       attempts: m.attempts,
       timestamp: m.timestamp,
       body: m.body,
       nsqdAddress: m.address,
     };
+    // JSON has no bigint: a logged context shows the timestamp as a decimal string.
+    Object.defineProperty(info, 'toJSON', {
+      enumerable: false,
+      value: () => ({ ...info, timestamp: String(info.timestamp) }),
+    });
+    return info;
   }
 
   getTopic(): string {
@@ -41,6 +56,21 @@ export class NsqContext extends BaseRpcContext<NsqContextArgs> {
 
   getChannel(): string {
     return this.args[0].channel;
+  }
+
+  /** The handler's pattern, e.g. 'orders/billing'. */
+  getPattern(): string {
+    return this.args[2] ?? `${this.getTopic()}/${this.getChannel()}`;
+  }
+
+  /** What the client's dispatch hook put in `packet.metadata`, if anything. */
+  getMetadata(): Record<string, string> | undefined {
+    return this.args[3]?.metadata;
+  }
+
+  /** What the sender set with `NsqRecordBuilder.setHeaders()`, if anything. */
+  getHeaders(): Record<string, string> | undefined {
+    return this.args[3]?.headers;
   }
 
   /** Resets nsqd's msg-timeout for this message: call it during long work. */

@@ -1,18 +1,9 @@
-// How data becomes an NSQ message body and back: events carry the serialized data alone, so
-// producers and consumers in other languages interoperate; requests, replies and dead letters
-// use the small envelopes defined here.
+// How data becomes an NSQ message body and back. A plain event is its data alone (a Buffer as
+// is, a string as is unless it would read back as JSON, anything else JSON), so producers and
+// consumers in other languages interoperate. What needs more (a request, metadata, headers) is
+// framed: the line `#nsq/1 <JSON header>\n`, then the payload bytes.
+import { isUtf8 } from 'node:buffer';
 import { NsqError } from '../errors.js';
-
-/** Buffer and string pass through untouched; anything else is JSON. */
-export function encodeBody(data: unknown): Buffer | string {
-  if (Buffer.isBuffer(data) || typeof data === 'string') return data;
-  if (data instanceof Uint8Array) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  const json = JSON.stringify(data);
-  if (json === undefined) throw new NsqError(`Cannot serialize ${typeof data} as a message body`);
-  return json;
-}
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Thrown when a body cannot be decoded: the message is dead-lettered at once, never retried. */
 export class NsqDecodeError extends NsqError {
@@ -20,63 +11,142 @@ export class NsqDecodeError extends NsqError {
   readonly nsqGiveUp = true;
 }
 
+/** Where JSON can start (after whitespace): { [ " t f n - 0-9. */
+const JSON_START = new Uint8Array(256);
+for (const c of '{["tfn-0123456789') JSON_START[c.charCodeAt(0)] = 1;
+
+/** The first character that is not JSON whitespace or a BOM, as a code; -1 if none. */
+function firstSignificant(text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09 && c !== 0xfeff) return c;
+  }
+  return -1;
+}
+
+/** True when decodeBody would read this text back as something other than itself. */
+function readsAsJson(text: string): boolean {
+  if (text.length === 0) return true; // nsqd refuses empty bodies: sent as ""
+  if (text.startsWith(FRAME_MARK)) return true;
+  const c = firstSignificant(text);
+  if (c < 0) return true; // whitespace only
+  return c <= 255 && JSON_START[c] === 1 && parseJson(text) !== NOT_JSON;
+}
+
+const NOT_JSON = Symbol('not JSON');
+
+/** JSON.parse, with a leading BOM skipped (JSON.parse rejects it); NOT_JSON if it is not. */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+  } catch {
+    return NOT_JSON;
+  }
+}
+
 /**
- * JSON when the body is JSON, else the text when it is valid UTF-8; anything else cannot be
- * decoded (consume it with `raw: true` to get the Buffer).
+ * The body for `data`: Buffer and Uint8Array as raw bytes; a string as its text, or as a JSON
+ * string when the text would otherwise read back as JSON ('42', 'true', '{"a":1}', '');
+ * anything else JSON.
+ */
+export function encodeBody(data: unknown): Buffer | string {
+  if (Buffer.isBuffer(data)) return data;
+  if (typeof data === 'string') return readsAsJson(data) ? JSON.stringify(data) : data;
+  if (data instanceof Uint8Array) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const json = JSON.stringify(data);
+  if (json === undefined) throw new NsqError(`Cannot serialize ${typeof data} as a message body`);
+  return json;
+}
+
+/**
+ * JSON when the body is JSON (leading whitespace and a BOM allowed), else the text when it is
+ * valid UTF-8; anything else cannot be decoded (consume it with `raw: true` to get the Buffer).
  */
 export function decodeBody(body: Buffer): unknown {
-  const first = body[0];
+  if (!isUtf8(body)) {
+    throw new NsqDecodeError(
+      `body of ${body.length} bytes is not valid UTF-8 (so neither JSON nor text); consume it with raw: true or a custom deserializer`,
+    );
+  }
+  const text = body.toString();
+  const c = firstSignificant(text);
   // Only try JSON where it can start, so plain text costs no exception.
+  if (c >= 0 && c <= 255 && JSON_START[c]) {
+    const value = parseJson(text);
+    if (value !== NOT_JSON) return value;
+  }
+  return text;
+}
+
+/** The header of a framed body. `id` makes it a request from ClientNsq.send(). */
+export interface FrameHeader {
+  /** Request id; replies carry it back. */
+  id?: string;
+  /** The caller's reply topic. */
+  replyTo?: string;
+  /** ms since the epoch after which the caller no longer waits. */
+  deadline?: number;
+  /** What the client's dispatch hook attached (Nest packet metadata). */
+  metadata?: Record<string, string>;
+  /** What NsqRecordBuilder.setHeaders() attached. */
+  headers?: Record<string, string>;
+}
+
+const FRAME_MARK = '#nsq/1 ';
+const FRAME_MARK_BYTES = Buffer.from(FRAME_MARK);
+const REPLY_TOPIC = /^reply\.[0-9a-f]{16}#ephemeral$/;
+
+/** Frames a payload with a header: `#nsq/1 {header}\n` + payload. */
+export function encodeFrame(header: FrameHeader, payload: Buffer | string): Buffer {
+  return Buffer.concat([
+    Buffer.from(`${FRAME_MARK}${JSON.stringify(header)}\n`),
+    typeof payload === 'string' ? Buffer.from(payload) : payload,
+  ]);
+}
+
+/** The header and payload of a framed body; a plain body has no header. */
+export function decodeFrame(body: Buffer): { header?: FrameHeader; payload: Buffer } {
   if (
-    first === 0x7b ||
-    first === 0x5b ||
-    first === 0x22 ||
-    first === 0x74 ||
-    first === 0x66 ||
-    first === 0x6e ||
-    first === 0x2d ||
-    (first >= 0x30 && first <= 0x39)
+    body.length < FRAME_MARK.length ||
+    body.compare(FRAME_MARK_BYTES, 0, FRAME_MARK.length, 0, FRAME_MARK.length) !== 0
   ) {
-    try {
-      return JSON.parse(body.toString());
-    } catch {
-      // not JSON: fall through to text
-    }
+    return { payload: body };
   }
+  const newline = body.indexOf(0x0a);
+  let header: unknown;
   try {
-    return utf8.decode(body);
+    header =
+      newline < 0 ? undefined : JSON.parse(body.toString('utf8', FRAME_MARK.length, newline));
   } catch {
-    throw new NsqDecodeError(
-      `body of ${body.length} bytes is neither JSON nor UTF-8 text; consume it with raw: true or a custom deserializer`,
-    );
+    header = undefined;
   }
+  if (!isHeader(header)) {
+    throw new NsqDecodeError(`a framed body (${FRAME_MARK.trim()}) with a malformed header line`);
+  }
+  return { header, payload: body.subarray(newline + 1) };
 }
 
-/** A request sent by ClientNsq.send(): the server answers on `replyTo`. */
-export interface RequestEnvelope {
-  id: string;
-  replyTo: string;
-  data: unknown;
+const isStringMap = (v: unknown) =>
+  v === undefined ||
+  (typeof v === 'object' &&
+    v !== null &&
+    !Array.isArray(v) &&
+    Object.values(v).every((s) => typeof s === 'string'));
+
+function isHeader(h: unknown): h is FrameHeader {
+  if (typeof h !== 'object' || h === null || Array.isArray(h)) return false;
+  const { id, replyTo, deadline, metadata, headers } = h as FrameHeader;
+  if (id !== undefined) {
+    // A request: replies may only go to a reply topic of the form ClientNsq creates.
+    if (typeof id !== 'string' || typeof replyTo !== 'string' || !REPLY_TOPIC.test(replyTo))
+      return false;
+    if (deadline !== undefined && !Number.isFinite(deadline)) return false;
+  }
+  return isStringMap(metadata) && isStringMap(headers);
 }
 
-export function encodeRequest(id: string, replyTo: string, data: unknown): string {
-  return JSON.stringify({ id, replyTo, data });
-}
-
-export function decodeRequest(body: Buffer): RequestEnvelope {
-  let parsed: Partial<RequestEnvelope> | undefined;
-  try {
-    parsed = JSON.parse(body.toString());
-  } catch {
-    parsed = undefined;
-  }
-  if (!parsed || typeof parsed.id !== 'string' || typeof parsed.replyTo !== 'string') {
-    throw new NsqDecodeError(
-      'not a request envelope {"id","replyTo","data"}: @MessagePattern handlers answer ClientNsq.send(); use @EventPattern for plain messages',
-    );
-  }
-  return parsed as RequestEnvelope;
-}
+/** The reply topic name a client uses, of the form the server accepts. */
+export const isReplyTopic = (topic: string): boolean => REPLY_TOPIC.test(topic);
 
 /** A reply to a request, as Nest's WritePacket. */
 export interface ReplyEnvelope {
@@ -120,7 +190,12 @@ export function parseDeadLetter(message: Buffer): NsqDeadLetter | undefined {
     return undefined;
   const newline = message.indexOf(0x0a);
   if (newline < 0) return undefined;
-  const meta = JSON.parse(message.toString('utf8', 0, newline));
+  let meta: Record<string, unknown>;
+  try {
+    meta = JSON.parse(message.toString('utf8', 0, newline));
+  } catch {
+    return undefined;
+  }
   delete meta.nsqDeadLetter;
-  return { ...meta, body: message.subarray(newline + 1) };
+  return { ...(meta as Omit<NsqDeadLetter, 'body'>), body: message.subarray(newline + 1) };
 }

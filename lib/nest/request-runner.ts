@@ -1,15 +1,15 @@
 import type { MessageHandler as NestHandler, WritePacket } from '@nestjs/microservices';
-import { throwError, type Observable } from 'rxjs';
+import { Observable, throwError } from 'rxjs';
 import type { NsqMessage } from '../consumer/nsq-message.js';
-import type { Producer } from '../producer/producer.js';
+import type { Replier } from './event-runner.js';
 import { NsqContext } from './nsq-context.js';
-import { decodeRequest, type ReplyEnvelope } from './payload.js';
+import { decodeBody, decodeFrame, NsqDecodeError } from './payload.js';
 
 /** What a request runner needs from its server. */
 export interface RequestHost {
-  /** The publisher of replies to the nsqd a request came from. */
-  replies(address: string): Producer;
-  serialize(packet: ReplyEnvelope): unknown;
+  pattern: string;
+  reply: Replier;
+  deserialize?: (payload: Buffer) => Promise<unknown>;
   toObservable(result: unknown): Observable<unknown>;
   /** Nest's Server#handleRequest: runs `produce` and hands each reply packet to `respond`. */
   handle(
@@ -17,40 +17,55 @@ export interface RequestHost {
     produce: () => Promise<Observable<unknown>>,
     respond: (packet: WritePacket) => Promise<unknown>,
   ): void;
+  /** Rejects when the server shuts down: a request still running is then answered with it. */
+  shutdown: Promise<never>;
 }
 
 /**
- * The consumer's handler for a @MessagePattern: decodes the request envelope, runs the Nest
- * handler and publishes every reply to the caller's reply topic. The request is FINished once
- * its last reply is published; a failed publish requeues it.
+ * The consumer's handler for a @MessagePattern: decodes the request, runs the Nest handler and
+ * publishes every reply to the caller's reply topic. The request is FINished once its last
+ * reply is published; a failed publish requeues it. A request whose caller has given up (past
+ * its deadline) is not run.
  */
 export function requestRunner(
   handler: NestHandler,
   host: RequestHost,
 ): (message: NsqMessage) => Promise<void> {
   return async (message) => {
-    const request = decodeRequest(message.body);
-    const context = new NsqContext([message, undefined]);
-    const replies = host.replies(message.address);
-    const reply = async (packet: WritePacket) => {
-      const body = await host.serialize({ ...packet, id: request.id });
-      await replies.publish(
-        request.replyTo,
-        typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body),
+    const { header, payload } = decodeFrame(message.body);
+    if (header?.id === undefined) {
+      throw new NsqDecodeError(
+        'not a request from ClientNsq.send(): @MessagePattern handlers answer requests; use @EventPattern for plain messages',
       );
-    };
-    // A handler that throws becomes an erroring stream, so its error is replied, not lost.
+    }
+    if (header.deadline !== undefined && Date.now() > header.deadline) return; // nobody waits
+    const data = host.deserialize ? await host.deserialize(payload) : decodeBody(payload);
+    const context = new NsqContext([message, undefined, host.pattern, header]);
+    // A handler that throws becomes an erroring stream, so its error is replied, not lost; a
+    // shutdown ends a request still running with an error reply.
     const produce = async () => {
       try {
-        return host.toObservable(await handler(request.data, context));
+        const result = await Promise.race([handler(data, context), host.shutdown]);
+        return untilShutdown(host.toObservable(result), host.shutdown);
       } catch (err) {
         return throwError(() => err);
       }
     };
     await new Promise<void>((resolve, reject) => {
       host.handle(context, produce, (packet) =>
-        reply(packet).then(() => packet.isDisposed && resolve(), reject),
+        host
+          .reply(message.address, header, packet)
+          .then(() => packet.isDisposed && resolve(), reject),
       );
     });
   };
+}
+
+/** The stream, errored with the shutdown's reason if the server closes first. */
+function untilShutdown<T>(source: Observable<T>, shutdown: Promise<never>): Observable<T> {
+  return new Observable<T>((subscriber) => {
+    const subscription = source.subscribe(subscriber);
+    shutdown.catch((err: unknown) => subscriber.error(err));
+    return subscription;
+  });
 }

@@ -4,6 +4,7 @@ import {
   CustomTransportStrategy,
   Server,
   type MessageHandler as NestHandler,
+  type WritePacket,
 } from '@nestjs/microservices';
 import { connectionSchema } from '../connection/settings.js';
 import { Consumer } from '../consumer/consumer.js';
@@ -15,9 +16,10 @@ import { assertTopicName } from '../protocol/names.js';
 import { Producer } from '../producer/producer.js';
 import { NSQ_TRANSPORT, type NsqStatus } from './constants.js';
 import { deadLetterOf, describe } from './dead-letter.js';
-import { eventRunner, runToEnd } from './event-runner.js';
+import { eventRunner, runToEnd, type Replier } from './event-runner.js';
 import type { NsqContext } from './nsq-context.js';
-import { encodeDeadLetter, NsqDecodeError } from './payload.js';
+import { encodeDeadLetter, NsqDecodeError, type FrameHeader } from './payload.js';
+import { routeOfPattern } from './patterns.js';
 import { requestRunner } from './request-runner.js';
 import {
   HANDLER_OVERRIDES,
@@ -63,6 +65,9 @@ export class ServerNsq
   private readonly events = new EventEmitter();
   private readonly unhealthy = new Set<string>();
   private state: ServerState = 'idle';
+  /** Rejects when close() starts: requests still running answer their callers with it. */
+  private readonly shutdown: Promise<never>;
+  private startShutdown!: (reason: Error) => void;
   private readonly defaultStartHook = this.onProcessingStartHook;
 
   constructor(private readonly options: NsqServerOptions = {}) {
@@ -76,6 +81,8 @@ export class ServerNsq
     this.initializeSerializer(options);
     this.initializeDeserializer(options);
     this.events.on('error', () => {}); // reported through the logger; listeners are optional
+    this.shutdown = new Promise<never>((_, reject) => (this.startShutdown = reject));
+    this.shutdown.catch(() => undefined); // only requests running at close() listen
   }
 
   /** Subscribes every handler's channel; calls back once all are subscribed (or discovering). */
@@ -94,12 +101,7 @@ export class ServerNsq
   }
 
   private createRoute(pattern: string, handler: NestHandler): Route {
-    const slash = pattern.indexOf('/');
-    if (slash < 1 || slash === pattern.length - 1) {
-      throw new NsqValidationError(
-        `ServerNsq: pattern ${JSON.stringify(pattern)} must be 'topic/channel', e.g. @EventPattern('orders/billing')`,
-      );
-    }
+    const { topic, channel } = routeOfPattern(pattern, this.options.channel);
     const extras = (handler.extras ?? {}) as NsqHandlerOptions;
     const settings: ConsumerOptions & NsqServerOptions = { ...this.options };
     for (const key of HANDLER_OVERRIDES) {
@@ -110,48 +112,59 @@ export class ServerNsq
       onDiscard: _d,
       serializer: _s,
       deserializer: _z,
+      channel: _c,
       ...consumerOptions
     } = settings;
     if (deadLetterTopic !== undefined) assertTopicName(deadLetterTopic);
+    const deserialize = this.options.deserializer
+      ? (payload: Buffer) => this.deserialize(payload, pattern)
+      : undefined;
+    const reply: Replier = (address, request, packet) => this.reply(address, request, packet);
     const run = handler.isEventHandler
       ? eventRunner(handler, {
+          pattern,
           raw: extras.raw === true,
           manualAck: extras.manualAck === true,
-          deserialize: this.options.deserializer && ((m) => this.deserialize(m, pattern)),
+          deserialize,
+          reply,
           invoke: (h, data, context) => this.invoke(h, data, context),
         })
       : requestRunner(handler, {
-          replies: (address) => this.producerFor(address),
-          serialize: (packet) => this.serializer.serialize(packet as never),
+          pattern,
+          reply,
+          deserialize,
           toObservable: (result) => this.transformToObservable(result),
           handle: (context, produce, respond) => this.handleRequest(context, produce, respond),
+          shutdown: this.shutdown,
         });
-    const consumer: Consumer = new Consumer(
-      pattern.slice(0, slash),
-      pattern.slice(slash + 1),
-      run,
-      {
-        ...consumerOptions,
-        onGiveUp: (message, reason) =>
-          this.discard(message, reason, deadLetterTopic, consumer.maxAttempts),
-      },
-    );
+    const consumer: Consumer = new Consumer(topic, channel, run, {
+      ...consumerOptions,
+      onGiveUp: (message, reason) =>
+        this.discard(message, reason, deadLetterTopic, consumer.maxAttempts),
+    });
     this.watch(consumer, pattern);
     return { pattern, consumer };
   }
 
-  private async deserialize(message: NsqMessage, pattern: string): Promise<unknown> {
+  private async deserialize(payload: Buffer, pattern: string): Promise<unknown> {
     try {
-      const packet = await this.deserializer.deserialize(message.body, {
-        channel: pattern,
-        pattern,
-      });
+      const packet = await this.deserializer.deserialize(payload, { channel: pattern, pattern });
       return (packet as { data?: unknown }).data;
     } catch (err) {
       throw new NsqDecodeError(`deserializer failed: ${(err as Error).message ?? err}`, {
         cause: err,
       });
     }
+  }
+
+  /** Publishes a reply to the request's caller, unless the caller has already given up. */
+  private async reply(address: string, request: FrameHeader, packet: WritePacket): Promise<void> {
+    if (request.deadline !== undefined && Date.now() > request.deadline) return;
+    const body = await this.serializer.serialize({ ...packet, id: request.id } as never);
+    await this.producerFor(address).publish(
+      request.replyTo!,
+      typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body),
+    );
   }
 
   /**
@@ -243,6 +256,12 @@ export class ServerNsq
   async close(): Promise<void> {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.state = 'closing';
+    // A plain object, as Nest's exception filter makes of an RpcException: it is the reply.
+    this.startShutdown({
+      status: 'error',
+      code: 'ERR_NSQ_SERVER_CLOSING',
+      message: 'The server shut down before it finished this request; try again',
+    } as unknown as Error);
     await Promise.all(this.routes.map((r) => r.consumer.close()));
     await Promise.all([...this.producers.values()].map((p) => p.close()));
     this.state = 'closed';

@@ -4,7 +4,7 @@ import type { ConsumerOptions } from '../consumer/options.js';
 import { intakeSchema } from '../consumer/options.js';
 import { connectionSchema } from '../connection/settings.js';
 import { hasMethod, isFunction, spec, type OptionsSchema } from '../options.js';
-import { assertTopicName } from '../protocol/names.js';
+import { assertChannelName, assertTopicName } from '../protocol/names.js';
 import type { NsqDeadLetter } from './payload.js';
 
 /** Per-handler options, given as @EventPattern / @MessagePattern extras. */
@@ -35,6 +35,8 @@ export interface NsqServerOptions
   extends
     Omit<ConsumerOptions, 'onGiveUp' | 'maxInFlight' | 'maxAttempts' | 'requeueDelay' | 'backoff'>,
     Omit<NsqHandlerOptions, 'manualAck' | 'raw'> {
+  /** The channel of a handler whose pattern names only a topic (`'orders'`, `{ cmd: 'sum' }`). */
+  channel?: string;
   /** Called with every message given up, after it went to the dead-letter topic (if any). */
   onDiscard?: (letter: NsqDeadLetter) => unknown;
   /** Turns a raw body into `{ pattern, data }`; default: JSON, else UTF-8 text. */
@@ -45,6 +47,13 @@ export interface NsqServerOptions
 
 export const serverSchema: OptionsSchema<NsqServerOptions> = {
   ...intakeSchema,
+  channel: spec<string>(
+    undefined,
+    () => true,
+    'a valid NSQ channel name',
+    "channel of handlers whose pattern names only a topic (`'orders'`, `{ cmd: 'sum' }`)",
+    { assert: (_owner, _name, value) => assertChannelName(value) },
+  ),
   deadLetterTopic: spec<string>(
     undefined,
     () => true,

@@ -44,7 +44,7 @@ export class OrdersController {
       ...(body.poison === true ? { poison: true as const } : {}),
     };
     // emit() is hot; awaiting it waits for nsqd's OK (emits of the same tick share one MPUB).
-    await lastValueFrom(this.nsq.emit(ORDERS_TOPIC, order), { defaultValue: undefined });
+    await lastValueFrom(this.nsq.emit(ORDERS_TOPIC, order));
     this.stats.orderAccepted(order.poison === true);
     return order;
   }

@@ -51,7 +51,7 @@ export async function startClient(
 
 /** Emits and waits for nsqd's acknowledgement. */
 export function emit(client: ClientNsq, topic: string, data: unknown): Promise<void> {
-  return lastValueFrom(client.emit(topic, data), { defaultValue: undefined });
+  return lastValueFrom(client.emit(topic, data));
 }
 
 /** How long `fn` took and how it settled. */

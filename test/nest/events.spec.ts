@@ -108,9 +108,7 @@ describe('ServerNsq events through a real Nest microservice', () => {
 
   it('FINs 1 000 events', async () => {
     await Promise.all(
-      Array.from({ length: 1000 }, (_, i) =>
-        lastValueFrom(client.emit(`${T}-ok`, { i }), { defaultValue: undefined }),
-      ),
+      Array.from({ length: 1000 }, (_, i) => lastValueFrom(client.emit(`${T}-ok`, { i }))),
     );
     await waitFor(() => seen.ok?.length === 1000, '1000 events');
     await waitFor(
@@ -123,7 +121,7 @@ describe('ServerNsq events through a real Nest microservice', () => {
   });
 
   it('FINs a handler that returns a truthy plain value', async () => {
-    await lastValueFrom(client.emit(`${T}-truthy`, 'x'), { defaultValue: undefined });
+    await lastValueFrom(client.emit(`${T}-truthy`, 'x'));
     await waitFor(() => seen.truthy?.length === 1, 'one event');
     await waitFor(
       async () => (await api.channelStats(`${T}-truthy`, 'c'))?.in_flight_count === 0,
@@ -135,7 +133,7 @@ describe('ServerNsq events through a real Nest microservice', () => {
   it.each(['throw', 'reject', 'obs'])(
     'REQs on failure (%s) and redelivers with attempts counting up',
     async (kind) => {
-      await lastValueFrom(client.emit(`${T}-${kind}`, { kind }), { defaultValue: undefined });
+      await lastValueFrom(client.emit(`${T}-${kind}`, { kind }));
       await waitFor(() => seen[kind]?.length === 3, `3 deliveries of ${kind}`);
       expect(seen[kind].map((s) => s.attempts)).toEqual([1, 2, 3]);
       await waitFor(
@@ -147,7 +145,7 @@ describe('ServerNsq events through a real Nest microservice', () => {
   );
 
   it('dead-letters after maxAttempts with the body unchanged', async () => {
-    await lastValueFrom(client.emit(`${T}-dead`, { order: 42 }), { defaultValue: undefined });
+    await lastValueFrom(client.emit(`${T}-dead`, { order: 42 }));
     await waitFor(() => seen.dlq?.length === 1, 'dead letter');
     expect(seen.dead.map((s) => s.attempts)).toEqual([1, 2, 3]);
     const letter = seen.dlq[0].data as ReturnType<typeof parseDeadLetter>;
@@ -181,7 +179,7 @@ describe('ServerNsq events through a real Nest microservice', () => {
   });
 
   it('lets a manualAck handler requeue and finish', async () => {
-    await lastValueFrom(client.emit(`${T}-manual`, 'm'), { defaultValue: undefined });
+    await lastValueFrom(client.emit(`${T}-manual`, 'm'));
     await waitFor(() => seen.manual?.length === 2, 'redelivery after manual requeue');
     await waitFor(
       async () => (await api.channelStats(`${T}-manual`, 'c'))?.in_flight_count === 0,
@@ -195,9 +193,6 @@ describe('ServerNsq events through a real Nest microservice', () => {
     const sent = Date.now();
     await lastValueFrom(
       client.emit(`${T}-delay`, new NsqRecordBuilder({ late: true }).setDelay(1000).build()),
-      {
-        defaultValue: undefined,
-      },
     );
     await waitFor(() => seen.delay?.length === 1, 'deferred event');
     const got = seen.delay[0].data as { data: unknown; at: number };

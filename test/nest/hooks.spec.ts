@@ -39,7 +39,7 @@ describe('processing hooks (tracing) keep FIN/REQ semantics', () => {
     await app.listen();
     const client = new ClientNsq({ nsqd: [nsqd] });
 
-    await lastValueFrom(client.emit(`${T}-ev`, 1), { defaultValue: undefined });
+    await lastValueFrom(client.emit(`${T}-ev`, 1));
     await waitFor(() => attempts.length === 2, 'a redelivery after the failed first attempt');
     expect(attempts).toEqual([1, 2]);
     await waitFor(

@@ -87,7 +87,7 @@ describe('request/response and NsqModule', () => {
     const states: string[] = [];
     c.status.subscribe((s) => states.push(s));
     await c.connect();
-    await lastValueFrom(c.emit(`${T}-status`, 1), { defaultValue: undefined });
+    await lastValueFrom(c.emit(`${T}-status`, 1));
     await c.close();
     expect(states).toEqual(['connected', 'disconnected']);
   });
@@ -99,7 +99,7 @@ describe('request/response and NsqModule', () => {
     const svc = app.get(OrdersService);
     expect(svc.client).toBeInstanceOf(ClientNsq);
     const topic = `${T}-forroot`;
-    await lastValueFrom(svc.client.emit(topic, { ok: true }), { defaultValue: undefined });
+    await lastValueFrom(svc.client.emit(topic, { ok: true }));
     await app.close();
     expect((await api.topicStats(topic))?.message_count).toBe(1);
   });
@@ -119,9 +119,7 @@ describe('request/response and NsqModule', () => {
     class AppModule {}
     const app = await Test.createTestingModule({ imports: [AppModule] }).compile();
     const topic = `${T}-forrootasync`;
-    await lastValueFrom(app.get(OrdersService).client.emit(topic, 'x'), {
-      defaultValue: undefined,
-    });
+    await lastValueFrom(app.get(OrdersService).client.emit(topic, 'x'));
     const health = await app.get(NsqHealthIndicator).isHealthy('nsq');
     expect(health.nsq.status).toBe('up');
     expect(health.nsq.nsqd).toEqual([{ address: nsqd, role: 'producer', connected: true }]);
@@ -145,7 +143,7 @@ describe('request/response and NsqModule', () => {
     class AppModule {}
     const app = await Test.createTestingModule({ imports: [AppModule] }).compile();
     const topic = `${T}-clientsmodule`;
-    await lastValueFrom(app.get(Uses).client.emit(topic, 'x'), { defaultValue: undefined });
+    await lastValueFrom(app.get(Uses).client.emit(topic, 'x'));
     await app.close();
     expect((await api.topicStats(topic))?.message_count).toBe(1);
   });

@@ -1,0 +1,66 @@
+import { parseAddress, joinHostPort } from '../connection/address.js';
+import { lookupdUrl } from './lookupd.js';
+
+const TIMEOUT = 2000;
+
+interface Producer {
+  broadcast_address: string;
+  http_port: number;
+}
+
+async function getJson(url: string): Promise<unknown> {
+  const res = await fetch(url, {
+    headers: { accept: 'application/vnd.nsq; version=1.0' },
+    signal: AbortSignal.timeout(TIMEOUT),
+  });
+  if (res.status === 404) return undefined;
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+  return res.json();
+}
+
+/** The nsqd HTTP addresses that hold `topic`, by nsqlookupd; [] if it knows none. */
+async function nsqdHoldingTopic(lookupd: string, topic: string): Promise<string[]> {
+  const json = (await getJson(
+    `${lookupdUrl(lookupd)}/lookup?topic=${encodeURIComponent(topic)}`,
+  )) as { producers?: Producer[]; data?: { producers?: Producer[] } } | undefined;
+  const producers = json?.producers ?? json?.data?.producers ?? [];
+  return producers
+    .filter((p) => typeof p?.broadcast_address === 'string' && Number.isInteger(p?.http_port))
+    .map((p) => joinHostPort(p.broadcast_address, p.http_port));
+}
+
+/** Clients connected to any channel of `topic` on one nsqd (its HTTP address). */
+async function clientsOn(nsqdHttp: string, topic: string): Promise<number> {
+  const json = (await getJson(
+    `http://${nsqdHttp}/stats?format=json&topic=${encodeURIComponent(topic)}`,
+  )) as { topics?: { topic_name: string; channels?: { clients?: unknown[] }[] }[] } | undefined;
+  const t = json?.topics?.find((x) => x.topic_name === topic);
+  return (t?.channels ?? []).reduce((n, c) => n + (c.clients?.length ?? 0), 0);
+}
+
+/**
+ * How many consumers `topic` has: asked of nsqlookupd (which nsqd hold it) and those nsqd's HTTP
+ * APIs (clients on its channels). Without lookupd, each nsqd's HTTP API is assumed at its TCP
+ * port + 1 (4150 -> 4151, nsqd's default layout). Undefined when nothing answered.
+ */
+export async function countTopicConsumers(
+  topic: string,
+  sources: { lookupd: string[]; nsqd: string[] },
+): Promise<number | undefined> {
+  let nsqdHttp: string[];
+  if (sources.lookupd.length) {
+    const lists = await Promise.allSettled(sources.lookupd.map((l) => nsqdHoldingTopic(l, topic)));
+    const answered = lists.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    if (!answered.length) return undefined;
+    nsqdHttp = [...new Set(answered.flat())];
+  } else {
+    nsqdHttp = sources.nsqd.map((a) => {
+      const { host, port } = parseAddress(a);
+      return joinHostPort(host, port + 1);
+    });
+  }
+  if (!nsqdHttp.length) return 0;
+  const counts = await Promise.allSettled(nsqdHttp.map((n) => clientsOn(n, topic)));
+  const known = counts.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  return known.length ? known.reduce((a, b) => a + b, 0) : undefined;
+}
