@@ -67,7 +67,7 @@ export const clientSchema: OptionsSchema<NsqClientOptions> = {
     undefined,
     hasMethod('deserialize'),
     'an object with deserialize()',
-    'turns a reply into `{ id, response, err, isDisposed }`; as in Nest',
+    'turns a reply body (a Buffer) into `{ id, response, err, isDisposed }`',
     { defaultText: "Nest's" },
   ),
 };
@@ -228,7 +228,10 @@ export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplica
         nsqd: this.options.nsqd,
         lookupd: this.lookupd,
         requestTimeout: this.requestTimeout,
-        deserializer: this.deserializer,
+        // A custom deserializer gets the reply body as it came; Nest's default gets its JSON.
+        decodeReply: this.options.deserializer
+          ? (body) => this.deserializer.deserialize(body)
+          : (body) => this.deserializer.deserialize(JSON.parse(body.toString())),
         onError: (error) => this.events.emit('error', error),
       });
       // A reply topic that could not be set up is tried again by the next send().

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { ProducerDeserializer, WritePacket } from '@nestjs/microservices';
+import type { WritePacket } from '@nestjs/microservices';
 import { Consumer } from '../consumer/consumer.js';
 import type { NsqMessage } from '../consumer/nsq-message.js';
 import type { ConsumerOptions } from '../consumer/options.js';
@@ -36,7 +36,8 @@ export interface InboxSettings {
   lookupd: string[];
   nsqd: string[];
   requestTimeout: number;
-  deserializer: ProducerDeserializer;
+  /** Reply body -> `{ id, response, err, isDisposed }`. */
+  decodeReply(body: Buffer): unknown;
   onError(error: Error): void;
 }
 
@@ -141,9 +142,7 @@ export class ReplyInbox {
   private async onReply(message: NsqMessage): Promise<void> {
     let reply: ReplyEnvelope;
     try {
-      reply = (await this.settings.deserializer.deserialize(
-        JSON.parse(message.body.toString()),
-      )) as ReplyEnvelope;
+      reply = (await this.settings.decodeReply(message.body)) as ReplyEnvelope;
     } catch {
       this.settings.onError(
         new NsqError(
