@@ -4,6 +4,9 @@ import { NsqError } from '../errors.js';
 import { lookupTopic } from '../lookup/lookupd.js';
 import { Subscription, type SubscriptionListener } from './subscription.js';
 
+/** ms between lookupd polls while no nsqd has the topic. */
+const WAITING_POLL_INTERVAL = 1000;
+
 export interface PoolSettings {
   nsqd: string[];
   lookupd: string[];
@@ -96,15 +99,21 @@ export class SubscriptionPool {
       else errors.push(r.reason as Error);
     }
     errors.forEach((e) => this.listener.warning(e));
+    if (errors.length < results.length) this.discovered = found;
     this.schedulePoll();
     if (errors.length === results.length) throw errors[0];
-    this.discovered = found;
     await Promise.allSettled([...found].map((a) => this.connect(a)));
   }
 
   private schedulePoll(): void {
     if (this.stopped) return;
-    const { lookupdPollInterval: interval, lookupdPollJitter: jitter } = this.settings;
+    const { lookupdPollInterval, lookupdPollJitter: jitter } = this.settings;
+    // While no nsqd has the topic yet, ask again soon: its first message then arrives within
+    // about a second of its first publish, not after a whole interval.
+    const waiting = this.discovered.size === 0 && this.subscriptions.size === 0;
+    const interval = waiting
+      ? Math.min(lookupdPollInterval, WAITING_POLL_INTERVAL)
+      : lookupdPollInterval;
     // Not unref'd: a consumer waiting for its first producer must keep the process alive.
     this.pollTimer = setTimeout(
       () => this.poll().catch(() => {}),
