@@ -45,7 +45,19 @@ function show(value: unknown): string {
   }
 }
 
-/** Checks every option the schema knows and fills in defaults; other keys are left out. */
+/** A key the schema does not know is a mistake (a typo reads nothing): an error, did-you-mean. */
+export function rejectUnknownOptions(owner: string, schema: object, input: unknown): void {
+  if (typeof input !== 'object' || input === null) return;
+  for (const [key, value] of Object.entries(input)) {
+    if (key in schema || value === undefined) continue;
+    const near = closest(key, Object.keys(schema));
+    throw new NsqValidationError(
+      `${owner}: unknown option ${key}${near ? `; did you mean ${near}?` : ''}`,
+    );
+  }
+}
+
+/** Checks every option the schema knows and fills in defaults; other keys are ignored here. */
 export function resolveOptions<O extends object>(
   owner: string,
   schema: OptionsSchema<O>,
@@ -77,6 +89,9 @@ export const isInt =
   (min: number, max = Number.MAX_SAFE_INTEGER) =>
   (v: unknown): boolean =>
     Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
+/** A duration in ms that becomes a timer: at least `min`, below 2^31. */
+export const isMs = (min: number) => isInt(min, MAX_TIMER_MS);
+export const msExpected = (min: number) => `an integer ${min}..${MAX_TIMER_MS} (ms)`;
 export const isBoolean = (v: unknown): boolean => typeof v === 'boolean';
 export const isFunction = (v: unknown): boolean => typeof v === 'function';
 /** An object with a method of that name (a serializer, a deserializer). */
@@ -105,4 +120,27 @@ export function defaultText(s: OptionSpec<unknown>): string {
   if (typeof v === 'number') return v.toLocaleString('en-US').replace(/,/g, ' ');
   if (typeof v === 'string') return `\`${v}\``;
   return String(v);
+}
+
+/** The known name nearest to `name` (case-insensitive edit distance <= 3), if any. */
+function closest(name: string, known: string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = 4;
+  for (const k of known) {
+    const d = distance(name.toLowerCase(), k.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  return best;
+}
+
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length];
 }

@@ -1,12 +1,12 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions as TlsOptions } from 'node:tls';
-import { NsqConnectionError, NsqProtocolError, type NsqResponseError } from '../errors.js';
+import { NsqConnectionError, NsqProtocolError, NsqResponseError } from '../errors.js';
 import * as commands from '../protocol/commands.js';
 import { isFatalError, parseErrorFrame } from '../protocol/error-frame.js';
 import { FrameDecoder, FrameType, type Frame } from '../protocol/frames.js';
 import { isIp, parseAddress } from './address.js';
 import { SilenceWatch } from './heartbeat.js';
-import { identifyBody, parseIdentity, type Identity } from './identify.js';
+import { identifyBody, parseIdentity, unrequestedFeatures, type Identity } from './identify.js';
 import { Outbox } from './outbox.js';
 import type { ConnectionOptions } from './settings.js';
 import { deflateCodec, snappyCodec, type CodecIo, type StreamCodec } from './stream-codecs.js';
@@ -26,6 +26,19 @@ export interface ConnectionHandlers {
   onErrorFrame?(error: NsqResponseError, fatal: boolean): void;
   /** Called once when the connection is gone; `error` is why, or undefined after close(). */
   onClose(error: Error | undefined): void;
+  /** Something the user should know that did not stop the connection. */
+  onNotice?(notice: Error): void;
+}
+
+/** A message frame's bytes besides the body: size, type, timestamp, attempts, id. */
+const MESSAGE_OVERHEAD = 4 + 4 + 8 + 2 + 16;
+
+function refusedOutputBufferTimeout(err: unknown): boolean {
+  return (
+    err instanceof NsqResponseError &&
+    err.code === 'E_BAD_BODY' &&
+    /output buffer timeout \(-?\d+\) is invalid/.test(err.message)
+  );
 }
 
 const HEARTBEAT = '_heartbeat_';
@@ -44,7 +57,7 @@ export class NsqConnection {
   private socket?: Socket;
   private codec?: StreamCodec;
   /** Handshake mode until negotiation ends, then streaming to onFrame. */
-  private readonly decoder = new FrameDecoder();
+  private decoder: FrameDecoder;
   /** Wakes the handshake when bytes arrive. */
   private handshakeWaiter?: () => void;
   /** Rejects a connect() under way when the connection dies mid-handshake. */
@@ -58,6 +71,7 @@ export class NsqConnection {
     private readonly handlers: ConnectionHandlers,
   ) {
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
+    this.decoder = this.newDecoder();
     this.silence = new SilenceWatch(2 * options.heartbeatInterval, (silent) =>
       this.destroy(
         new NsqConnectionError(
@@ -75,25 +89,48 @@ export class NsqConnection {
 
   /** Connects and negotiates; rejects with a clear error naming the address and the cause. */
   async connect(): Promise<Identity> {
+    try {
+      return await this.connectOnce(this.options);
+    } catch (err) {
+      // An nsqd whose --min-output-buffer-timeout is above ours refuses IDENTIFY: connect again
+      // and let nsqd use its own timeout.
+      if (this.state === 'closed' || !refusedOutputBufferTimeout(err)) throw err;
+      this.resetSocket();
+      const fallback = { ...this.options, outputBufferTimeout: 0 };
+      const identity = await this.connectOnce(fallback);
+      this.handlers.onNotice?.(
+        new NsqConnectionError(
+          `nsqd at ${this.address} refused outputBufferTimeout ${this.options.outputBufferTimeout} ms ` +
+            `(its --min-output-buffer-timeout is higher); using nsqd's ${identity.output_buffer_timeout} ms`,
+          this.address,
+        ),
+      );
+      return identity;
+    }
+  }
+
+  private async connectOnce(options: ConnectionOptions): Promise<Identity> {
     const { host, port } = parseAddress(this.address);
     const timer = setTimeout(
       () =>
         this.destroy(
           new NsqConnectionError(
-            `Timed out after ${this.options.connectTimeout} ms connecting to nsqd at ${this.address}`,
+            `Timed out after ${options.connectTimeout} ms connecting to nsqd at ${this.address}`,
             this.address,
             { code: 'ETIMEDOUT' },
           ),
         ),
-      this.options.connectTimeout,
+      options.connectTimeout,
     );
     try {
       return await new Promise<Identity>((resolve, reject) => {
         this.failConnect = reject;
-        this.negotiate(host, port).then(resolve, reject);
+        this.negotiate(host, port, options).then(resolve, reject);
       });
     } catch (err) {
-      this.destroy(err as Error);
+      if (!refusedOutputBufferTimeout(err) || options.outputBufferTimeout === 0) {
+        this.destroy(err as Error);
+      }
       throw err;
     } finally {
       this.failConnect = undefined;
@@ -101,15 +138,38 @@ export class NsqConnection {
     }
   }
 
-  private async negotiate(host: string, port: number): Promise<Identity> {
+  /** Drops a socket refused during negotiation, quietly, for a second attempt. */
+  private resetSocket(): void {
+    const socket = this.socket!;
+    socket.removeAllListeners();
+    socket.on('error', () => {});
+    socket.destroy();
+    this.socket = undefined;
+    this.codec = undefined;
+    this.decoder = this.newDecoder();
+    this.currentState = 'connecting';
+  }
+
+  private newDecoder(): FrameDecoder {
+    // The largest frame nsqd may send: a message of maxMessageSize with its headers.
+    return new FrameDecoder(undefined, this.options.maxMessageSize + MESSAGE_OVERHEAD);
+  }
+
+  private async negotiate(host: string, port: number, o: ConnectionOptions): Promise<Identity> {
     const socket = netConnect({ host, port });
     socket.setNoDelay(true);
     this.attach(socket);
     await new Promise<void>((resolve) => socket.once('connect', resolve));
     this.currentState = 'negotiating';
-    const o = this.options;
     this.writeNow([commands.MAGIC_V2, ...commands.identify(identifyBody(o))]);
-    const identity = parseIdentity(await this.handshakeAnswer('IDENTIFY'));
+    const identity = parseIdentity(await this.handshakeAnswer('IDENTIFY'), this.address);
+    const unrequested = unrequestedFeatures(identity, o);
+    if (unrequested.length) {
+      throw new NsqProtocolError(
+        `nsqd at ${this.address} turned on ${unrequested.join(', ')}, which this client did not ask for; ` +
+          'refusing the connection (enable the option if nsqd requires it)',
+      );
+    }
 
     if (o.tls !== false && !identity.tls_v1) {
       throw new NsqConnectionError(
@@ -141,7 +201,7 @@ export class NsqConnection {
           this.address,
         );
       }
-      this.writeNow(commands.auth(o.authSecret));
+      this.writeNow(commands.auth(o.authSecret.reveal()));
       await this.handshakeAnswer('AUTH');
     }
     // An authSecret without auth_required is not sent: nsqd would answer a fatal E_AUTH_DISABLED.
@@ -184,6 +244,8 @@ export class NsqConnection {
   }
 
   private onDecoded(chunk: Buffer): void {
+    // zlib may still emit after the connection was dropped: nothing more is decoded.
+    if (this.currentState === 'closed') return;
     try {
       this.decoder.push(chunk);
     } catch (err) {
@@ -229,7 +291,10 @@ export class NsqConnection {
     raw.removeAllListeners('close');
     raw.removeAllListeners('error');
     raw.on('error', () => {}); // reported through the TLS socket
+    // The certificate is checked against the address the user gave: an IP SAN for an IP, the
+    // DNS name otherwise (Node would check 'localhost' without `host`); `servername` overrides.
     const secure = tlsConnect({
+      host,
       servername: isIp(host) ? undefined : host,
       ...tlsOptions,
       socket: raw,

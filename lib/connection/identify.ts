@@ -1,4 +1,5 @@
-// IDENTIFY: what the client asks for, and nsqd's answer.
+// IDENTIFY: what the client asks for, and nsqd's answer, checked before it is trusted.
+import { NsqProtocolError } from '../errors.js';
 import type { IdentifyBody } from '../protocol/commands.js';
 import type { ConnectionOptions } from './settings.js';
 
@@ -18,28 +19,70 @@ export interface Identity {
   output_buffer_timeout: number;
 }
 
-export function identifyBody(o: ConnectionOptions): IdentifyBody {
+/**
+ * The IDENTIFY body. Settings that only shape message delivery (output buffering, sample rate,
+ * msg timeout) go only from consumers; `outputBufferTimeout: false` leaves nsqd's own.
+ */
+export function identifyBody(o: ConnectionOptions, withOutputBufferTimeout = true): IdentifyBody {
   const body: IdentifyBody = {
     client_id: o.clientId,
     hostname: o.hostname,
     user_agent: o.userAgent,
     feature_negotiation: true,
     heartbeat_interval: o.heartbeatInterval,
-    sample_rate: o.sampleRate,
     tls_v1: o.tls !== false,
     deflate: o.deflate,
     deflate_level: o.deflateLevel,
     snappy: o.snappy,
   };
-  if (o.msgTimeout) body.msg_timeout = o.msgTimeout;
-  if (o.outputBufferSize !== undefined) body.output_buffer_size = o.outputBufferSize;
-  if (o.outputBufferTimeout !== undefined) body.output_buffer_timeout = o.outputBufferTimeout;
+  if (o.role === 'consumer') {
+    body.sample_rate = o.sampleRate;
+    if (o.msgTimeout) body.msg_timeout = o.msgTimeout;
+    body.output_buffer_size = o.outputBufferSize;
+    if (withOutputBufferTimeout) body.output_buffer_timeout = o.outputBufferTimeout;
+  }
   return body;
 }
 
-/** nsqd's answer: JSON with feature negotiation, a bare OK from an nsqd that lacks it. */
-export function parseIdentity(answer: string): Identity {
-  return answer === 'OK' ? legacyIdentity() : (JSON.parse(answer) as Identity);
+const bool = (v: unknown) => v === undefined || typeof v === 'boolean';
+
+/**
+ * nsqd's answer: JSON with feature negotiation, a bare OK from an nsqd that lacks it. Anything
+ * else, or JSON of the wrong shape, is a protocol error naming the address.
+ */
+export function parseIdentity(answer: string, address: string): Identity {
+  if (answer === 'OK') return legacyIdentity();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(answer);
+  } catch {
+    parsed = undefined;
+  }
+  const id = parsed as Partial<Identity> | undefined;
+  const problem =
+    typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)
+      ? 'not a JSON object'
+      : !Number.isInteger(id!.max_rdy_count) || id!.max_rdy_count! < 1 || id!.max_rdy_count! > 1e6
+        ? `max_rdy_count ${JSON.stringify(id!.max_rdy_count)} is not an integer 1..1000000`
+        : ![id!.tls_v1, id!.deflate, id!.snappy, id!.auth_required].every(bool)
+          ? 'a feature flag (tls_v1, deflate, snappy, auth_required) is not a boolean'
+          : undefined;
+  if (problem) {
+    throw new NsqProtocolError(
+      `nsqd at ${address} answered IDENTIFY with ${problem}: ${answer.slice(0, 200)}`,
+    );
+  }
+  return { ...legacyIdentity(), ...id } as Identity;
+}
+
+/** Features the client did not ask for but nsqd turned on; empty when all is well. */
+export function unrequestedFeatures(identity: Identity, o: ConnectionOptions): string[] {
+  const out: string[] = [];
+  if (identity.tls_v1 && o.tls === false) out.push('tls_v1');
+  if (identity.deflate && !o.deflate) out.push('deflate');
+  if (identity.snappy && !o.snappy) out.push('snappy');
+  if (identity.deflate && identity.snappy) out.push('deflate and snappy at once');
+  return out;
 }
 
 function legacyIdentity(): Identity {

@@ -3,6 +3,9 @@ import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import {
   isBoolean,
   isInt,
+  isMs,
+  MAX_TIMER_MS,
+  msExpected,
   isNonEmptyString,
   resolveOptions,
   spec,
@@ -38,6 +41,11 @@ export interface NsqConnectionSettings {
   /** ms for TCP connect plus handshake. Default 5 000. */
   connectTimeout?: number;
   /**
+   * Largest message body nsqd accepts and delivers (its --max-msg-size), bytes. Default 1 MiB.
+   * Larger publishes are refused before sending; a larger frame from nsqd drops the connection.
+   */
+  maxMessageSize?: number;
+  /**
    * Bytes nsqd buffers before writing to this client. Default 4096: at 10 000 msg/s the buffer
    * fills in about 2 ms, where nsqd's default of 16 KiB holds messages about 7 ms; consume
    * throughput is the same. -1 turns buffering off (lowest latency, far lower throughput).
@@ -53,8 +61,30 @@ export interface NsqConnectionSettings {
 
 /** What one connection negotiates with nsqd (IDENTIFY and AUTH): the settings, resolved. */
 export type ConnectionOptions = Required<Omit<NsqConnectionSettings, 'authSecret'>> & {
-  authSecret?: string;
+  authSecret?: Secret;
+  /** A consumer's connection asks for delivery settings; a producer's does not. */
+  role: 'consumer' | 'producer';
 };
+
+/** Holds a secret so that it never shows in logs, inspection or JSON. */
+export class Secret {
+  readonly #value: string;
+  constructor(value: string) {
+    this.#value = value;
+  }
+  reveal(): string {
+    return this.#value;
+  }
+  toJSON(): string {
+    return '[secret]';
+  }
+  toString(): string {
+    return '[secret]';
+  }
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return '[secret]';
+  }
+}
 
 const host = hostname();
 
@@ -75,27 +105,27 @@ export const connectionSchema: OptionsSchema<NsqConnectionSettings> = {
   ),
   authSecret: spec<string>(
     undefined,
-    isNonEmptyString,
+    (v) => isNonEmptyString(v) || v instanceof Secret,
     'a non-empty string',
     'sent when nsqd says `auth_required`',
     { secret: true },
   ),
   heartbeatInterval: spec(
     30_000,
-    isInt(1000),
-    'an integer >= 1000 (ms)',
+    isMs(1000),
+    msExpected(1000),
     'ms; a connection silent for 2 intervals is replaced',
   ),
   msgTimeout: spec(
     0,
-    isInt(0),
-    'an integer >= 0 (ms)',
+    isMs(0),
+    msExpected(0),
     "ms before nsqd redelivers an unanswered message; 0: nsqd's --msg-timeout",
   ),
   outputBufferTimeout: spec(
     25,
-    isInt(-1),
-    'an integer >= -1 (ms)',
+    isInt(-1, MAX_TIMER_MS),
+    `an integer -1..${MAX_TIMER_MS} (ms)`,
     "ms nsqd may hold messages before flushing (nsqd's default is 250); -1 turns the timer off",
   ),
   outputBufferSize: spec(
@@ -117,19 +147,36 @@ export const connectionSchema: OptionsSchema<NsqConnectionSettings> = {
     defaultText: 'hostname',
   }),
   userAgent: spec(USER_AGENT, isNonEmptyString, 'a non-empty string', 'IDENTIFY user_agent'),
-  connectTimeout: spec(
-    5000,
-    isInt(1),
-    'a positive integer (ms)',
-    'ms for TCP connect plus handshake',
+  maxMessageSize: spec(
+    1024 * 1024,
+    isInt(1, 1024 ** 3),
+    'an integer 1..1073741824 (bytes)',
+    'nsqd `--max-msg-size`: larger publishes are refused before sending, a larger frame from nsqd drops the connection',
+    { defaultText: '1 MiB' },
   ),
+  connectTimeout: spec(5000, isMs(1), msExpected(1), 'ms for TCP connect plus handshake'),
 };
 
 export function resolveConnectionOptions(
   owner: string,
   settings: NsqConnectionSettings,
+  role: ConnectionOptions['role'],
 ): ConnectionOptions {
-  return resolveOptions(owner, connectionSchema, settings) as ConnectionOptions;
+  const o = resolveOptions(owner, connectionSchema, settings) as Omit<ConnectionOptions, 'role'>;
+  const secret = settings.authSecret as string | Secret | undefined;
+  return {
+    ...o,
+    role,
+    authSecret: typeof secret === 'string' ? new Secret(secret) : secret,
+  };
+}
+
+/** Settings with the AUTH secret wrapped, for objects that keep the user's options. */
+export function hideSecret<T extends NsqConnectionSettings>(settings: T): T {
+  if (settings && typeof settings.authSecret === 'string') {
+    return { ...settings, authSecret: new Secret(settings.authSecret) as unknown as string };
+  }
+  return settings;
 }
 
 /** Exponential reconnect delay with jitter: 250 ms doubling up to `max`. */

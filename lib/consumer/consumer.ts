@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Identity } from '../connection/identify.js';
 import { resolveConnectionOptions } from '../connection/settings.js';
 import { NsqError, NsqValidationError } from '../errors.js';
-import { resolveOptions } from '../options.js';
+import { rejectUnknownOptions, resolveOptions } from '../options.js';
 import { assertChannelName, assertTopicName } from '../protocol/names.js';
 import { BackoffState, DEFAULT_BACKOFF } from './backoff.js';
 import { MessageRunner, type MessageHandler } from './message-runner.js';
@@ -64,6 +64,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     if (typeof handler !== 'function')
       throw new NsqValidationError('Consumer: handler must be a function');
     const owner = `Consumer(${topic}/${channel})`;
+    rejectUnknownOptions(owner, consumerSchema, options);
     const o = resolveOptions(owner, consumerSchema, options);
     if (!o.nsqd?.length && !o.lookupd?.length) {
       throw new NsqValidationError(
@@ -97,7 +98,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     this.pool = new SubscriptionPool(
       topic,
       channel,
-      resolveConnectionOptions(owner, options),
+      resolveConnectionOptions(owner, options, 'consumer'),
       {
         nsqd: o.nsqd ?? [],
         lookupd: o.lookupd ?? [],
@@ -107,9 +108,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
       },
       {
         message: (sub, data) => {
-          const message = new NsqMessage(data, sub);
-          this.rdy.delivered(sub);
-          this.runner.accept(message);
+          if (this.rdy.delivered(sub)) this.runner.accept(new NsqMessage(data, sub));
         },
         answered: (sub, message, signal) => {
           if (this.runner.answered(message)) this.rdy.answered(sub, signal);

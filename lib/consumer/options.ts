@@ -1,6 +1,14 @@
 import { checkAddressList } from '../connection/address.js';
 import { connectionSchema, type NsqConnectionSettings } from '../connection/settings.js';
-import { invalidOption, isFunction, isInt, spec, type OptionsSchema } from '../options.js';
+import {
+  invalidOption,
+  isFunction,
+  isInt,
+  isMs,
+  msExpected,
+  spec,
+  type OptionsSchema,
+} from '../options.js';
 import { DEFAULT_BACKOFF, type BackoffSettings } from './backoff.js';
 import type { NsqMessage } from './nsq-message.js';
 
@@ -35,12 +43,14 @@ export interface ConsumerOptions extends NsqConnectionSettings {
   onGiveUp?: (message: NsqMessage, reason: unknown) => unknown;
 }
 
-const MAX_REQUEUE_DELAY = 15 * 60_000;
+const MAX_DEFAULT_DELAY = 15 * 60_000;
 const DEFAULT_REQUEUE_STEP = 90_000;
+/** nsqd's default --max-req-timeout: a longer REQ delay makes nsqd drop the connection. */
+export const MAX_REQUEUE_DELAY = 3_600_000;
 
 /** The default requeue delay: attempts x 90 s, at most 15 min (as go-nsq). */
 export function defaultRequeueDelay(attempts: number): number {
-  return Math.min(attempts * DEFAULT_REQUEUE_STEP, MAX_REQUEUE_DELAY);
+  return Math.min(attempts * DEFAULT_REQUEUE_STEP, MAX_DEFAULT_DELAY);
 }
 
 function assertBackoff(owner: string, name: string, value: unknown): void {
@@ -49,10 +59,10 @@ function assertBackoff(owner: string, name: string, value: unknown): void {
     throw invalidOption(owner, name, 'false or { multiplier, maxDelay }', value);
   }
   const settings = { ...DEFAULT_BACKOFF, ...value };
-  if (!isInt(1)(settings.multiplier)) {
-    throw invalidOption(owner, `${name}.multiplier`, 'an integer >= 1 (ms)', settings.multiplier);
+  if (!isMs(1)(settings.multiplier)) {
+    throw invalidOption(owner, `${name}.multiplier`, msExpected(1), settings.multiplier);
   }
-  if (!isInt(settings.multiplier)(settings.maxDelay)) {
+  if (!isMs(settings.multiplier)(settings.maxDelay)) {
     throw invalidOption(
       owner,
       `${name}.maxDelay`,
@@ -98,8 +108,8 @@ export const intakeSchema = {
   ),
   requeueDelay: spec<RequeueDelay>(
     defaultRequeueDelay,
-    (v) => isFunction(v) || isInt(0)(v),
-    'an integer >= 0 (ms) or a function of attempts',
+    (v) => isFunction(v) || isInt(0, MAX_REQUEUE_DELAY)(v),
+    `an integer 0..${MAX_REQUEUE_DELAY} (ms) or a function of attempts`,
     'ms, or `(attempts, error) => ms`',
     { defaultText: 'attempts x 90 s, max 15 min' },
   ),
@@ -112,16 +122,11 @@ export const intakeSchema = {
   ),
   drainTimeout: spec(
     30_000,
-    isInt(0),
-    'an integer >= 0 (ms)',
+    isMs(0),
+    msExpected(0),
     'ms `close()` waits for handlers before requeueing them',
   ),
-  lookupdPollInterval: spec(
-    60_000,
-    isInt(10),
-    'an integer >= 10 (ms)',
-    'ms between nsqlookupd polls',
-  ),
+  lookupdPollInterval: spec(60_000, isMs(10), msExpected(10), 'ms between nsqlookupd polls'),
   lookupdPollJitter: spec(
     0.3,
     (v) => typeof v === 'number' && v >= 0 && v <= 1,
@@ -130,8 +135,8 @@ export const intakeSchema = {
   ),
   maxReconnectDelay: spec(
     30_000,
-    isInt(1),
-    'a positive integer (ms)',
+    isMs(1),
+    msExpected(1),
     'ms at most between reconnects to one nsqd; they start at 250 ms and double',
   ),
 };

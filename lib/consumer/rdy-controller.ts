@@ -1,3 +1,4 @@
+import { NsqProtocolError } from '../errors.js';
 import type { BackoffState } from './backoff.js';
 import { safeRdy, targetRdy, type RdySlot } from './rdy.js';
 import type { AnswerSignal, Subscription } from './subscription.js';
@@ -8,6 +9,12 @@ const ROTATE_MAX_TICKS = 4;
 /** One connection's RDY state, written by nothing but the controller. */
 interface Slot extends RdySlot {
   readonly sub: Subscription;
+  /**
+   * The most messages nsqd may have in flight here: the highest RDY ever sent on it. Messages
+   * sent under a larger RDY can still arrive after a lower one, for as long as nsqd has not read
+   * it, which the client cannot know.
+   */
+  ceiling: number;
   /** Rotation ticks since it got RDY, and whether a message came in the current tick. */
   heldTicks: number;
   gotMessage: boolean;
@@ -43,7 +50,15 @@ export class RdyController {
 
   /** A subscribed connection joins. */
   add(sub: Subscription, maxRdy: number): void {
-    this.slots.set(sub, { sub, maxRdy, rdy: 0, inFlight: 0, heldTicks: 0, gotMessage: false });
+    this.slots.set(sub, {
+      sub,
+      maxRdy,
+      rdy: 0,
+      ceiling: 0,
+      inFlight: 0,
+      heldTicks: 0,
+      gotMessage: false,
+    });
     this.update();
   }
 
@@ -52,11 +67,24 @@ export class RdyController {
     if (this.slots.delete(sub)) this.update();
   }
 
-  delivered(sub: Subscription): void {
+  /**
+   * A message arrived on `sub`. False when nsqd sent more than RDY allows: a protocol violation
+   * (an nsqd that ignores RDY could flood the consumer), so the connection is dropped.
+   */
+  delivered(sub: Subscription): boolean {
     const slot = this.slots.get(sub);
-    if (!slot) return;
+    if (!slot || slot.inFlight >= slot.ceiling) {
+      sub.connection.destroy(
+        new NsqProtocolError(
+          `nsqd at ${sub.address} sent a message beyond RDY ${slot?.ceiling ?? 0} ` +
+            `(${slot?.inFlight ?? 0} in flight): dropping the connection`,
+        ),
+      );
+      return false;
+    }
     slot.inFlight++;
     slot.gotMessage = true;
+    return true;
   }
 
   /** A message delivered on `sub` got FIN or REQ; `signal` feeds backoff. */
@@ -123,6 +151,7 @@ export class RdyController {
       slot.gotMessage = false;
     }
     slot.rdy = count;
+    slot.ceiling = Math.max(slot.ceiling, count);
     slot.sub.sendRdy(count);
   }
 

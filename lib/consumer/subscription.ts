@@ -4,6 +4,7 @@ import type { ConnectionOptions } from '../connection/settings.js';
 import { NsqError } from '../errors.js';
 import * as commands from '../protocol/commands.js';
 import type { MessageOwner, NsqMessage } from './nsq-message.js';
+import { MAX_REQUEUE_DELAY } from './options.js';
 
 /** How an answer counts for backoff: a success, a failure, or neither. */
 export type AnswerSignal = 'finish' | 'failure' | 'neutral';
@@ -40,6 +41,7 @@ export class Subscription implements MessageOwner {
       onMessage: (data) => listener.message(this, data),
       onResponse: (text) => this.onResponse(text),
       onErrorFrame: (error, fatal) => fatal || listener.warning(error),
+      onNotice: (notice) => listener.warning(notice),
       onClose: (error) => {
         this.onSubscribed?.(error ?? new NsqError('connection closed'));
         this.onCloseWait?.();
@@ -92,7 +94,8 @@ export class Subscription implements MessageOwner {
   }
 
   requeue(message: NsqMessage, delayMs: number, backoff: boolean): void {
-    this.connection.write(commands.req(message.id, delayMs));
+    // A delay past nsqd's --max-req-timeout would make nsqd drop the connection: clamped.
+    this.connection.write(commands.req(message.id, Math.min(delayMs, MAX_REQUEUE_DELAY)));
     this.listener.answered(this, message, backoff ? 'failure' : 'neutral');
   }
 

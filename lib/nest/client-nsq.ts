@@ -10,11 +10,12 @@ import {
 } from '@nestjs/microservices';
 import { Observable, type Subscriber } from 'rxjs';
 import { checkAddressList } from '../connection/address.js';
-import { connectionSchema } from '../connection/settings.js';
+import { connectionSchema, hideSecret } from '../connection/settings.js';
 import {
   hasMethod,
   isInt,
   MAX_TIMER_MS,
+  rejectUnknownOptions,
   resolveOptions,
   spec,
   type OptionsSchema,
@@ -93,11 +94,16 @@ export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplica
   private connection?: Promise<Producer>;
   private inbox?: ReplyInbox;
 
-  constructor(private readonly options: NsqClientOptions) {
+  /** The options, with the AUTH secret hidden from inspection and logs. */
+  private readonly options: NsqClientOptions;
+
+  constructor(options: NsqClientOptions) {
     super();
+    this.options = hideSecret(options);
     if (options && typeof options === 'object') {
       const o = resolveOptions('ClientNsq', clientSchema, options);
       checkProducerOptions('ClientNsq', options, o);
+      rejectUnknownOptions('ClientNsq', clientSchema, options);
       this.requestTimeout = o.requestTimeout!;
       this.lookupd = o.lookupd ?? [];
     } else {
@@ -128,6 +134,7 @@ export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplica
       this._status$.next('connected');
       this.events.emit('connected', address);
     });
+    producer.on('warning', (error) => this.events.emit('error', error));
     producer.on('disconnected', (address, error) => {
       this._status$.next('disconnected');
       this.events.emit('disconnected', address, error);

@@ -6,12 +6,12 @@ import {
   type MessageHandler as NestHandler,
   type WritePacket,
 } from '@nestjs/microservices';
-import { connectionSchema } from '../connection/settings.js';
+import { connectionSchema, hideSecret } from '../connection/settings.js';
 import { Consumer } from '../consumer/consumer.js';
 import type { ConsumerOptions } from '../consumer/options.js';
 import type { NsqMessage } from '../consumer/nsq-message.js';
 import { NsqValidationError } from '../errors.js';
-import { resolveOptions } from '../options.js';
+import { rejectUnknownOptions, resolveOptions } from '../options.js';
 import { assertTopicName } from '../protocol/names.js';
 import { Producer } from '../producer/producer.js';
 import { NSQ_TRANSPORT, type NsqStatus } from './constants.js';
@@ -70,14 +70,19 @@ export class ServerNsq
   private startShutdown!: (reason: Error) => void;
   private readonly defaultStartHook = this.onProcessingStartHook;
 
-  constructor(private readonly options: NsqServerOptions = {}) {
+  /** The options, with the AUTH secret hidden from inspection and logs. */
+  private readonly options: NsqServerOptions;
+
+  constructor(options: NsqServerOptions = {}) {
     super();
+    this.options = hideSecret(options);
     if (!options.nsqd?.length && !options.lookupd?.length) {
       throw new NsqValidationError(
         "ServerNsq: give nsqd (TCP 'host:port') and/or lookupd (HTTP 'host:port') addresses",
       );
     }
     resolveOptions('ServerNsq', serverSchema, options);
+    rejectUnknownOptions('ServerNsq', serverSchema, options);
     this.initializeSerializer(options);
     this.initializeDeserializer(options);
     this.events.on('error', () => {}); // reported through the logger; listeners are optional

@@ -14,6 +14,7 @@ export interface PoolListener {
   disconnected(address: string, error: Error | undefined): void;
   /** Every error frame a publish got, before its publisher hears of it. */
   refused(error: NsqResponseError): void;
+  warning(error: Error): void;
 }
 
 /** One nsqd address of the pool. */
@@ -181,6 +182,7 @@ export class NsqdPool {
       },
       onErrorFrame: (error, fatal) => this.refused(link, conn, error, fatal, acknowledged),
       onClose: (error) => this.lost(link, conn, connected, error),
+      onNotice: (notice) => this.listener.warning(notice),
     });
     link.connection = conn;
     try {

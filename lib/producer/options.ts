@@ -1,7 +1,15 @@
 import { checkAddressList } from '../connection/address.js';
 import { connectionSchema, type NsqConnectionSettings } from '../connection/settings.js';
 import { NsqValidationError } from '../errors.js';
-import { invalidOption, isBoolean, isInt, spec, type OptionsSchema } from '../options.js';
+import {
+  invalidOption,
+  isBoolean,
+  isInt,
+  isMs,
+  msExpected,
+  spec,
+  type OptionsSchema,
+} from '../options.js';
 
 export interface ProducerOptions extends NsqConnectionSettings {
   /** nsqd TCP addresses ('host:port'); the first reachable one is used, the others on failure. */
@@ -15,8 +23,6 @@ export interface ProducerOptions extends NsqConnectionSettings {
   maxBatchCount?: number;
   /** Most bytes in one automatic MPUB. Default 512 KiB. */
   maxBatchBytes?: number;
-  /** Largest message nsqd accepts (its --max-msg-size). Default 1 MiB. */
-  maxMessageSize?: number;
   /** Largest MPUB body nsqd accepts (its --max-body-size). Default 5 MiB. */
   maxBodySize?: number;
   /** Longest DPUB delay nsqd accepts (its --max-req-timeout), ms. Default 3 600 000. */
@@ -55,13 +61,6 @@ export const producerSchema: OptionsSchema<ProducerOptions> = {
     'bytes per automatic MPUB, at most `maxBodySize`',
     { defaultText: '512 KiB' },
   ),
-  maxMessageSize: spec(
-    MiB,
-    isInt(1),
-    'a positive integer (bytes)',
-    'nsqd `--max-msg-size`; larger publishes are rejected before sending',
-    { defaultText: '1 MiB' },
-  ),
   maxBodySize: spec(
     5 * MiB,
     isInt(1),
@@ -71,16 +70,11 @@ export const producerSchema: OptionsSchema<ProducerOptions> = {
       defaultText: '5 MiB',
     },
   ),
-  maxDeferDelay: spec(
-    3_600_000,
-    isInt(0),
-    'an integer >= 0 (ms)',
-    'nsqd `--max-req-timeout`, for DPUB',
-  ),
+  maxDeferDelay: spec(3_600_000, isMs(0), msExpected(0), 'nsqd `--max-req-timeout`, for DPUB'),
   maxRetryDelay: spec(
     1000,
-    isInt(1),
-    'a positive integer (ms)',
+    isMs(1),
+    msExpected(1),
     'ms at most a failed nsqd is skipped before it is tried again; publishes meanwhile fail at once',
   ),
   ...connectionSchema,

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Identity } from '../connection/identify.js';
 import { resolveConnectionOptions } from '../connection/settings.js';
 import { NsqClosedError, NsqValidationError } from '../errors.js';
-import { resolveOptions } from '../options.js';
+import { rejectUnknownOptions, resolveOptions } from '../options.js';
 import * as commands from '../protocol/commands.js';
 import { assertTopicName } from '../protocol/names.js';
 import { Batcher } from './batcher.js';
@@ -13,6 +13,8 @@ import { checkProducerOptions, producerSchema, type ProducerOptions } from './op
 export interface ProducerEvents {
   connected: [address: string, identity: Identity];
   disconnected: [address: string, error: Error | undefined];
+  /** Something went wrong that the producer recovers from or works around. */
+  warning: [error: Error];
 }
 
 /** open: publishes are taken. closing: waiting for acknowledgements. closed: gone. */
@@ -46,6 +48,7 @@ export class Producer extends EventEmitter<ProducerEvents> {
     }
     const o = resolveOptions(owner, producerSchema, options);
     checkProducerOptions(owner, options, o);
+    rejectUnknownOptions(owner, producerSchema, options);
     this.maxMessageSize = o.maxMessageSize!;
     this.maxBodySize = o.maxBodySize!;
     this.maxDeferDelay = o.maxDeferDelay!;
@@ -53,12 +56,13 @@ export class Producer extends EventEmitter<ProducerEvents> {
     this.limits = new MessageLimits(this.maxMessageSize, this.maxBodySize);
     this.pool = new NsqdPool(
       o.nsqd,
-      resolveConnectionOptions(owner, options),
+      resolveConnectionOptions(owner, options, 'producer'),
       o.maxRetryDelay!,
       {
         connected: (address, identity) => this.emit('connected', address, identity),
         disconnected: (address, error) => this.emit('disconnected', address, error),
         refused: (error) => this.limits.learnFrom(error),
+        warning: (error) => this.emit('warning', error),
       },
       CLOSED,
     );

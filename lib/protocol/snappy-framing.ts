@@ -11,6 +11,8 @@ const CHUNK_COMPRESSED = 0x00;
 const CHUNK_UNCOMPRESSED = 0x01;
 const CHUNK_STREAM_ID = 0xff;
 const MAX_BLOCK = 65536;
+/** The longest chunk a conforming encoder writes: a checksum and a block's worst compression. */
+const MAX_CHUNK = 4 + 32 + MAX_BLOCK + Math.ceil(MAX_BLOCK / 6);
 
 const CRC_TABLE = (() => {
   const table = new Int32Array(256);
@@ -72,6 +74,12 @@ export class SnappyFrameDecoder {
     while (buf.length - at >= 4) {
       const type = buf[at];
       const length = buf.readUIntLE(at + 1, 3);
+      // Checked at the header, so a hostile length never makes the decoder buffer it.
+      if (length > MAX_CHUNK)
+        throw new Error(`snappy chunk of ${length} bytes is over ${MAX_CHUNK}`);
+      if ((type === CHUNK_COMPRESSED || type === CHUNK_UNCOMPRESSED) && length < 4) {
+        throw new Error(`snappy data chunk of ${length} bytes has no checksum`);
+      }
       if (buf.length - at - 4 < length) break;
       const body = buf.subarray(at + 4, at + 4 + length);
       at += 4 + length;
@@ -80,6 +88,9 @@ export class SnappyFrameDecoder {
           type === CHUNK_COMPRESSED
             ? toBuffer(this.codec.uncompressSync(body.subarray(4)))
             : body.subarray(4);
+        if (data.length > MAX_BLOCK) {
+          throw new Error(`snappy block of ${data.length} bytes is over ${MAX_BLOCK}`);
+        }
         if (maskedCrc32c(data) !== body.readUInt32LE(0)) {
           throw new Error('snappy stream checksum mismatch');
         }
