@@ -32,6 +32,7 @@ export interface ConnectionHandlers {
 
 /** A message frame's bytes besides the body: size, type, timestamp, attempts, id. */
 const MESSAGE_OVERHEAD = 4 + 4 + 8 + 2 + 16;
+const MIN_FRAME_LIMIT = 64 * 1024;
 
 function refusedOutputBufferTimeout(err: unknown): boolean {
   return (
@@ -151,8 +152,12 @@ export class NsqConnection {
   }
 
   private newDecoder(): FrameDecoder {
-    // The largest frame nsqd may send: a message of maxMessageSize with its headers.
-    return new FrameDecoder(undefined, this.options.maxMessageSize + MESSAGE_OVERHEAD);
+    // The largest frame nsqd may send: a message of maxMessageSize with its headers (and never
+    // less than what an IDENTIFY answer or an error needs).
+    return new FrameDecoder(
+      undefined,
+      Math.max(this.options.maxMessageSize + MESSAGE_OVERHEAD, MIN_FRAME_LIMIT),
+    );
   }
 
   private async negotiate(host: string, port: number, o: ConnectionOptions): Promise<Identity> {

@@ -105,6 +105,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
         lookupdPollInterval: o.lookupdPollInterval!,
         lookupdPollJitter: o.lookupdPollJitter!,
         maxReconnectDelay: o.maxReconnectDelay!,
+        maxNsqdConnections: o.maxNsqdConnections!,
       },
       {
         message: (sub, data) => {
@@ -120,7 +121,6 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
         },
         lost: (sub, error, wasSubscribed) => {
           if (wasSubscribed) this.emit('disconnected', sub.address, error);
-          else if (error) this.emit('warning', error);
           this.runner.forgetConnection(sub.address);
           this.rdy.remove(sub);
         },

@@ -32,6 +32,8 @@ export interface ConsumerOptions extends NsqConnectionSettings {
   lookupdPollInterval?: number;
   /** Fraction of the poll interval used as random jitter, 0..1. Default 0.3. */
   lookupdPollJitter?: number;
+  /** Most nsqd connections at once (lookupd can list any number). Default 100. */
+  maxNsqdConnections?: number;
   /** Longest wait between reconnect attempts to one nsqd, ms. Default 30 000. */
   maxReconnectDelay?: number;
   /** How long close() waits for handlers in flight before requeueing them, ms. Default 30 000. */
@@ -132,6 +134,12 @@ export const intakeSchema = {
     (v) => typeof v === 'number' && v >= 0 && v <= 1,
     'a number 0..1',
     'fraction of the poll interval used as random jitter',
+  ),
+  maxNsqdConnections: spec(
+    100,
+    isInt(1, 10_000),
+    'an integer 1..10000',
+    'most nsqd connections at once; nsqd beyond it that lookupd lists are left out',
   ),
   maxReconnectDelay: spec(
     30_000,

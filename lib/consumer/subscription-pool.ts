@@ -1,13 +1,18 @@
 import type { Identity } from '../connection/identify.js';
 import { reconnectDelay, type ConnectionOptions } from '../connection/settings.js';
-import { NsqError } from '../errors.js';
+import { NsqError, NsqProtocolError } from '../errors.js';
 import { lookupTopic } from '../lookup/lookupd.js';
 import { Subscription, type SubscriptionListener } from './subscription.js';
 
 /** ms between lookupd polls while no nsqd has the topic. */
 const WAITING_POLL_INTERVAL = 1000;
 
+/** A warning about one address is repeated at most this often. */
+const WARNING_INTERVAL = 30_000;
+
 export interface PoolSettings {
+  /** Most nsqd connections at once; what lookupd lists beyond it is left out. */
+  maxNsqdConnections: number;
   nsqd: string[];
   lookupd: string[];
   lookupdPollInterval: number;
@@ -36,6 +41,8 @@ export class SubscriptionPool {
   private discovered = new Set<string>();
   private pollTimer?: NodeJS.Timeout;
   private stopped = false;
+  /** When each address was last warned about, and how many warnings were held back since. */
+  private readonly warned = new Map<string, { at: number; held: number }>();
   private readonly subscriptionListener: SubscriptionListener;
 
   constructor(
@@ -68,13 +75,12 @@ export class SubscriptionPool {
    * (failed addresses keep retrying); rejects only when nothing at all could be reached.
    */
   async start(): Promise<void> {
-    const attempts: Promise<unknown>[] = this.settings.nsqd.map((a) => this.connect(a));
+    const attempts = this.settings.nsqd.map((a) => this.connect(a).then(() => true));
     if (this.settings.lookupd.length) attempts.push(this.poll());
-    const results = await Promise.allSettled(attempts);
-    const errors = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
-    if (errors.length === results.length) {
+    const errors = await firstSuccess(attempts);
+    if (errors) {
       throw new NsqError(
-        `could not reach any nsqd or nsqlookupd: ${errors.map((e) => e.message).join('; ')}`,
+        `could not subscribe on any nsqd: ${errors.map((e) => e.message).join('; ')}`,
       );
     }
   }
@@ -87,22 +93,70 @@ export class SubscriptionPool {
     this.reconnectTimers.clear();
   }
 
-  /** One lookupd round: connect to new producers; forget ones no lookupd lists any more. */
-  private async poll(): Promise<void> {
-    const { lookupd } = this.settings;
+  /**
+   * One lookupd round: connect to new producers; forget ones no lookupd lists any more. True
+   * once a new subscription is made, false when there was none to make.
+   */
+  private async poll(): Promise<boolean> {
+    const { lookupd, maxNsqdConnections } = this.settings;
     const results = await Promise.allSettled(lookupd.map((l) => lookupTopic(l, this.topic)));
-    if (this.stopped) return;
+    if (this.stopped) return false;
     const found = new Set<string>();
     const errors: Error[] = [];
-    for (const r of results) {
-      if (r.status === 'fulfilled') r.value.forEach((a) => found.add(a));
-      else errors.push(r.reason as Error);
+    results.forEach((r, i) => {
+      if (r.status === 'rejected') {
+        errors.push(r.reason as Error);
+        return this.warn(lookupd[i], r.reason as Error);
+      }
+      r.value.addresses.forEach((a) => found.add(a));
+      if (r.value.rejected.length) {
+        this.warn(
+          lookupd[i],
+          new NsqProtocolError(
+            `nsqlookupd at ${lookupd[i]} listed ${r.value.rejected.length} producer(s) without a ` +
+              `valid broadcast_address and tcp_port, ignored: ${r.value.rejected.slice(0, 3).join(', ')}`,
+          ),
+        );
+      }
+    });
+    if (errors.length < results.length) {
+      const direct = this.settings.nsqd.length;
+      const room = Math.max(0, maxNsqdConnections - direct);
+      const listed = [...found].filter((a) => !this.settings.nsqd.includes(a));
+      if (listed.length > room) {
+        this.warn(
+          'maxNsqdConnections',
+          new NsqError(
+            `nsqlookupd lists ${listed.length} nsqd for ${this.topic}; using ${room} ` +
+              `(maxNsqdConnections ${maxNsqdConnections})`,
+          ),
+        );
+      }
+      // Keep the ones already in use first, so that a long list does not churn connections.
+      listed.sort((a, b) => Number(this.subscriptions.has(b)) - Number(this.subscriptions.has(a)));
+      this.discovered = new Set(listed.slice(0, room));
     }
-    errors.forEach((e) => this.listener.warning(e));
-    if (errors.length < results.length) this.discovered = found;
     this.schedulePoll();
     if (errors.length === results.length) throw errors[0];
-    await Promise.allSettled([...found].map((a) => this.connect(a)));
+    // An address waiting for its reconnect keeps its backoff: the poll does not hurry it.
+    const fresh = [...this.discovered].filter(
+      (a) => !this.reconnectTimers.has(a) && !this.subscriptions.has(a),
+    );
+    const failed = await firstSuccess(fresh.map((a) => this.connect(a).then(() => true)));
+    return fresh.length > 0 && !failed;
+  }
+
+  /** Emits a warning, at most once per WARNING_INTERVAL for one key; says how many were held. */
+  private warn(key: string, error: Error): void {
+    const now = Date.now();
+    const last = this.warned.get(key);
+    if (last && now - last.at < WARNING_INTERVAL) {
+      last.held++;
+      return;
+    }
+    if (last?.held) error.message += ` (${last.held} more like it in the last ${now - last.at} ms)`;
+    this.warned.set(key, { at: now, held: 0 });
+    this.listener.warning(error);
   }
 
   private schedulePoll(): void {
@@ -116,7 +170,7 @@ export class SubscriptionPool {
       : lookupdPollInterval;
     // Not unref'd: a consumer waiting for its first producer must keep the process alive.
     this.pollTimer = setTimeout(
-      () => this.poll().catch(() => {}),
+      () => void this.poll().catch(() => false),
       interval - interval * jitter * Math.random(),
     );
   }
@@ -152,6 +206,7 @@ export class SubscriptionPool {
     if (this.subscriptions.get(sub.address) !== sub) return;
     this.subscriptions.delete(sub.address);
     this.listener.lost(sub, error, sub.subscribed);
+    if (!sub.subscribed && error) this.warn(sub.address, error);
     if (!this.wanted(sub.address)) return;
     const failures = this.failures.get(sub.address) ?? 0;
     this.failures.set(sub.address, failures + 1);
@@ -163,4 +218,28 @@ export class SubscriptionPool {
     }, delay); // not unref'd: a service whose only nsqd restarts must wait for it
     this.reconnectTimers.set(sub.address, timer);
   }
+}
+
+/**
+ * Resolves once one attempt subscribed (true; the others go on), or when all have settled: with
+ * their errors if every one failed, else undefined. A slow address does not hold up the rest.
+ */
+function firstSuccess(attempts: Promise<boolean>[]): Promise<Error[] | undefined> {
+  if (!attempts.length) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    const errors: Error[] = [];
+    let settled = 0;
+    const done = () => {
+      if (++settled === attempts.length) resolve(errors.length === settled ? errors : undefined);
+    };
+    for (const attempt of attempts) {
+      attempt.then(
+        (subscribed) => (subscribed ? resolve(undefined) : done()),
+        (err: Error) => {
+          errors.push(err);
+          done();
+        },
+      );
+    }
+  });
 }

@@ -1,5 +1,5 @@
 import { parseAddress, joinHostPort } from '../connection/address.js';
-import { lookupdUrl } from './lookupd.js';
+import { fetchJson, lookupdUrl } from './lookupd.js';
 
 const TIMEOUT = 2000;
 
@@ -8,21 +8,18 @@ interface Producer {
   http_port: number;
 }
 
-async function getJson(url: string): Promise<unknown> {
-  const res = await fetch(url, {
-    headers: { accept: 'application/vnd.nsq; version=1.0' },
-    signal: AbortSignal.timeout(TIMEOUT),
-  });
-  if (res.status === 404) return undefined;
-  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
-  return res.json();
+async function getJson(url: string, what: string): Promise<unknown> {
+  const { status, json } = await fetchJson(url, what, TIMEOUT);
+  if (status === 404) return undefined;
+  if (status < 200 || status > 299) throw new Error(`${what}: HTTP ${status}`);
+  return json;
 }
 
 /** The nsqd HTTP addresses that hold `topic`, by nsqlookupd; [] if it knows none. */
 async function nsqdHoldingTopic(lookupd: string, topic: string): Promise<string[]> {
-  const json = (await getJson(
-    `${lookupdUrl(lookupd)}/lookup?topic=${encodeURIComponent(topic)}`,
-  )) as { producers?: Producer[]; data?: { producers?: Producer[] } } | undefined;
+  const url = `${lookupdUrl(lookupd)}/lookup?topic=${encodeURIComponent(topic)}`;
+  const json = (await getJson(url, `nsqlookupd at ${lookupd}`)) as
+    { producers?: Producer[]; data?: { producers?: Producer[] } } | undefined;
   const producers = json?.producers ?? json?.data?.producers ?? [];
   return producers
     .filter((p) => typeof p?.broadcast_address === 'string' && Number.isInteger(p?.http_port))
@@ -31,9 +28,9 @@ async function nsqdHoldingTopic(lookupd: string, topic: string): Promise<string[
 
 /** Clients connected to any channel of `topic` on one nsqd (its HTTP address). */
 async function clientsOn(nsqdHttp: string, topic: string): Promise<number> {
-  const json = (await getJson(
-    `http://${nsqdHttp}/stats?format=json&topic=${encodeURIComponent(topic)}`,
-  )) as { topics?: { topic_name: string; channels?: { clients?: unknown[] }[] }[] } | undefined;
+  const url = `http://${nsqdHttp}/stats?format=json&topic=${encodeURIComponent(topic)}`;
+  const json = (await getJson(url, `nsqd at ${nsqdHttp}`)) as
+    { topics?: { topic_name: string; channels?: { clients?: unknown[] }[] }[] } | undefined;
   const t = json?.topics?.find((x) => x.topic_name === topic);
   return (t?.channels ?? []).reduce((n, c) => n + (c.clients?.length ?? 0), 0);
 }

@@ -235,7 +235,7 @@ describe('Consumer over several nsqd', () => {
     };
     await Promise.all(nsqds.map(publishTo));
     await waitFor(
-      async () => (await lookupTopic(lookupd.httpAddress, topic)).length === 3,
+      async () => (await lookupTopic(lookupd.httpAddress, topic)).addresses.length === 3,
       'nsqlookupd to list three producers',
     );
 

@@ -14,15 +14,15 @@ describe('options are checked up front, with errors that name the option', () =>
     ],
     [
       { nsqd: ['127.0.0.1:4150'], requeueDelay: 'soon' },
-      /option requeueDelay must be an integer >= 0 \(ms\) or a function/,
+      /option requeueDelay must be an integer 0\.\.3600000 \(ms\) or a function/,
     ],
     [
       { nsqd: ['127.0.0.1:4150'], backoff: { multiplier: 0 } },
-      /option backoff\.multiplier must be an integer >= 1/,
+      /option backoff\.multiplier must be an integer 1\.\.2147483647 \(ms\)/,
     ],
     [
       { nsqd: ['127.0.0.1:4150'], heartbeatInterval: 10 },
-      /option heartbeatInterval must be an integer >= 1000/,
+      /option heartbeatInterval must be an integer 1000\.\.2147483647 \(ms\)/,
     ],
     [
       { nsqd: ['127.0.0.1:4150'], deflateLevel: 12 },
