@@ -9,6 +9,7 @@ export {
 } from './nest/server-nsq.js';
 export { NsqContext, type NsqMessageInfo } from './nest/nsq-context.js';
 export { ClientNsq, type NsqClientEvents, type NsqClientOptions } from './nest/client-nsq.js';
+export { NsqRequestError } from './nest/reply-inbox.js';
 export { NsqRecord, NsqRecordBuilder, type NsqRecordOptions } from './nest/nsq-record.js';
 export { NsqModule, type NsqModuleAsyncOptions, type NsqModuleOptions } from './nest/nsq.module.js';
 export {

@@ -165,6 +165,7 @@ export class NsqConnection {
     socket.setNoDelay(true);
     this.attach(socket);
     await new Promise<void>((resolve) => socket.once('connect', resolve));
+    if (this.currentState !== 'connecting') throw this.cutShort();
     this.currentState = 'negotiating';
     this.writeNow([commands.MAGIC_V2, ...commands.identify(identifyBody(o))]);
     const identity = parseIdentity(await this.handshakeAnswer('IDENTIFY'), this.address);
@@ -196,6 +197,7 @@ export class NsqConnection {
       const codec = identity.deflate
         ? deflateCodec(identity.deflate_level || o.deflateLevel, io)
         : await snappyCodec(io);
+      if (this.currentState !== 'negotiating') throw this.cutShort();
       this.installCodec(codec);
       await this.expectOk(identity.deflate ? 'deflate' : 'snappy');
     }
@@ -210,10 +212,19 @@ export class NsqConnection {
       await this.handshakeAnswer('AUTH');
     }
     // An authSecret without auth_required is not sent: nsqd would answer a fatal E_AUTH_DISABLED.
+    if (this.currentState !== 'negotiating') throw this.cutShort();
     this.currentState = 'ready';
     this.silence.start();
     this.decoder.stream((type, data) => this.onFrame(type, data));
     return identity;
+  }
+
+  /** The connection was closed or timed out while a handshake step awaited. */
+  private cutShort(): NsqConnectionError {
+    return new NsqConnectionError(
+      `Connection to ${this.address} closed during handshake`,
+      this.address,
+    );
   }
 
   private attach(socket: Socket): void {

@@ -21,9 +21,9 @@ export interface Identity {
 
 /**
  * The IDENTIFY body. Settings that only shape message delivery (output buffering, sample rate,
- * msg timeout) go only from consumers; `outputBufferTimeout: false` leaves nsqd's own.
+ * msg timeout) go only from consumers.
  */
-export function identifyBody(o: ConnectionOptions, withOutputBufferTimeout = true): IdentifyBody {
+export function identifyBody(o: ConnectionOptions): IdentifyBody {
   const body: IdentifyBody = {
     client_id: o.clientId,
     hostname: o.hostname,
@@ -39,7 +39,7 @@ export function identifyBody(o: ConnectionOptions, withOutputBufferTimeout = tru
     body.sample_rate = o.sampleRate;
     if (o.msgTimeout) body.msg_timeout = o.msgTimeout;
     body.output_buffer_size = o.outputBufferSize;
-    if (withOutputBufferTimeout) body.output_buffer_timeout = o.outputBufferTimeout;
+    body.output_buffer_timeout = o.outputBufferTimeout;
   }
   return body;
 }

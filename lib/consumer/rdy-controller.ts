@@ -5,6 +5,8 @@ import type { AnswerSignal, Subscription } from './subscription.js';
 
 const ROTATE_TICK = 500;
 const ROTATE_MAX_TICKS = 4;
+/** Unanswered messages beyond twice RDY that a connection may hold before it counts as a flood. */
+const RDY_SLACK = 16;
 
 /** One connection's RDY state, written by nothing but the controller. */
 interface Slot extends RdySlot {
@@ -68,16 +70,18 @@ export class RdyController {
   }
 
   /**
-   * A message arrived on `sub`. False when nsqd sent more than RDY allows: a protocol violation
-   * (an nsqd that ignores RDY could flood the consumer), so the connection is dropped.
+   * A message arrived on `sub`. False when nsqd sent far more than RDY allows: an nsqd that
+   * ignores RDY could flood the consumer, so the connection is dropped. Some excess is normal:
+   * a message that timed out at nsqd (its handler slower than msg-timeout) no longer counts
+   * there, and nsqd sends another while the client still holds the first.
    */
   delivered(sub: Subscription): boolean {
     const slot = this.slots.get(sub);
-    if (!slot || slot.inFlight >= slot.ceiling) {
+    if (!slot || slot.inFlight >= 2 * slot.ceiling + RDY_SLACK) {
       sub.connection.destroy(
         new NsqProtocolError(
-          `nsqd at ${sub.address} sent a message beyond RDY ${slot?.ceiling ?? 0} ` +
-            `(${slot?.inFlight ?? 0} in flight): dropping the connection`,
+          `nsqd at ${sub.address} sent ${slot?.inFlight ?? 0} messages not yet answered, far ` +
+            `beyond RDY ${slot?.ceiling ?? 0}: dropping the connection`,
         ),
       );
       return false;

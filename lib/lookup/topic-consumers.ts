@@ -26,21 +26,23 @@ async function nsqdHoldingTopic(lookupd: string, topic: string): Promise<string[
     .map((p) => joinHostPort(p.broadcast_address, p.http_port));
 }
 
-/** Clients connected to any channel of `topic` on one nsqd (its HTTP address). */
-async function clientsOn(nsqdHttp: string, topic: string): Promise<number> {
+/** The channels of `topic` on one nsqd (its HTTP address). */
+async function channelsOn(nsqdHttp: string, topic: string): Promise<number> {
   const url = `http://${nsqdHttp}/stats?format=json&topic=${encodeURIComponent(topic)}`;
   const json = (await getJson(url, `nsqd at ${nsqdHttp}`)) as
-    { topics?: { topic_name: string; channels?: { clients?: unknown[] }[] }[] } | undefined;
+    { topics?: { topic_name: string; channels?: unknown[] }[] } | undefined;
   const t = json?.topics?.find((x) => x.topic_name === topic);
-  return (t?.channels ?? []).reduce((n, c) => n + (c.clients?.length ?? 0), 0);
+  return t?.channels?.length ?? 0;
 }
 
 /**
- * How many consumers `topic` has: asked of nsqlookupd (which nsqd hold it) and those nsqd's HTTP
- * APIs (clients on its channels). Without lookupd, each nsqd's HTTP API is assumed at its TCP
- * port + 1 (4150 -> 4151, nsqd's default layout). Undefined when nothing answered.
+ * How many channels `topic` has over the nsqd that hold it: 0 means nothing consumes it, nor
+ * ever did since those nsqd started (a channel outlives its consumers, who may come back).
+ * Asked of nsqlookupd (which nsqd hold it) and those nsqd's HTTP APIs; without lookupd, each
+ * nsqd's HTTP API is assumed at its TCP port + 1 (4150 -> 4151, nsqd's default layout).
+ * Undefined when nothing answered.
  */
-export async function countTopicConsumers(
+export async function countTopicChannels(
   topic: string,
   sources: { lookupd: string[]; nsqd: string[] },
 ): Promise<number | undefined> {
@@ -57,7 +59,7 @@ export async function countTopicConsumers(
     });
   }
   if (!nsqdHttp.length) return 0;
-  const counts = await Promise.allSettled(nsqdHttp.map((n) => clientsOn(n, topic)));
+  const counts = await Promise.allSettled(nsqdHttp.map((n) => channelsOn(n, topic)));
   const known = counts.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   return known.length ? known.reduce((a, b) => a + b, 0) : undefined;
 }

@@ -22,6 +22,7 @@ import {
 } from '../options.js';
 import { checkProducerOptions, producerSchema, type ProducerOptions } from '../producer/options.js';
 import { Producer } from '../producer/producer.js';
+import { NsqClosedError } from '../errors.js';
 import type { NsqStatus } from './constants.js';
 import { encodeBody, encodeFrame, type FrameHeader } from './payload.js';
 import { NsqRecord } from './nsq-record.js';
@@ -93,6 +94,8 @@ export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplica
   private current?: Producer;
   private connection?: Promise<Producer>;
   private inbox?: ReplyInbox;
+  /** Counts close() calls: work started before one must not revive the client after it. */
+  private generation = 0;
 
   /** The options, with the AUTH secret hidden from inspection and logs. */
   private readonly options: NsqClientOptions;
@@ -150,10 +153,15 @@ export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplica
 
   /** Connects to the first reachable nsqd. Cached: every caller shares one attempt. */
   connect(): Promise<Producer> {
-    this.connection ??= this.producer.connect().then(
-      () => this.producer,
+    const generation = this.generation;
+    const producer = this.producer;
+    this.connection ??= producer.connect().then(
+      () => {
+        if (generation !== this.generation) throw closedWhile('connecting');
+        return producer;
+      },
       (err: unknown) => {
-        this.connection = undefined;
+        if (this.generation === generation) this.connection = undefined;
         throw err;
       },
     );
@@ -183,24 +191,25 @@ export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplica
     const record = packet.data instanceof NsqRecord ? packet.data : undefined;
     const data = record ? record.data : packet.data;
     const header = framing(packet, record);
+    // The producer of now: a close() meanwhile fails this emit rather than opening a new one.
+    const producer = this.producer;
     if (this.options.serializer) {
       return Promise.resolve(this.serializer.serialize({ pattern: packet.pattern, data })).then(
         (serialized) =>
-          this.publishBody(topic, frame(header, asBody(serialized)), record) as Promise<T>,
+          publishBody(producer, topic, frame(header, asBody(serialized)), record) as Promise<T>,
       );
     }
     // No async wrapper on the common path: one promise per emit, the producer's own.
-    return this.publishBody(topic, frame(header, encodeBody(data)), record) as Promise<T>;
-  }
-
-  private publishBody(topic: string, body: Buffer | string, record?: NsqRecord): Promise<void> {
-    const delay = record?.options.delay;
-    return delay !== undefined
-      ? this.producer.publishDeferred(topic, delay, body)
-      : this.producer.publish(topic, body);
+    return publishBody(producer, topic, frame(header, encodeBody(data)), record) as Promise<T>;
   }
 
   protected publish(packet: ReadPacket, callback: (packet: WritePacket) => void): () => void {
+    if (this.connection === undefined) {
+      // close() came between Nest's connect() and this call: nothing is revived for it.
+      callback({ err: closedWhile('connecting'), isDisposed: true });
+      return () => undefined;
+    }
+    const producer = this.producer;
     const id = randomUUID();
     const topic = topicOfPattern(packet.pattern);
     const record = packet.data instanceof NsqRecord ? packet.data : undefined;
@@ -219,7 +228,7 @@ export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplica
           ? this.serializer.serialize({ pattern: packet.pattern, data })
           : encodeBody(data),
       )
-      .then((payload) => this.publishBody(topic, encodeFrame(header, asBody(payload)), record))
+      .then((payload) => publishBody(producer, topic, encodeFrame(header, asBody(payload)), record))
       .catch(fail);
     return () => inbox.forget(id);
   }
@@ -241,10 +250,11 @@ export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplica
           : (body) => this.deserializer.deserialize(JSON.parse(body.toString())),
         onError: (error) => this.events.emit('error', error),
       });
-      // A reply topic that could not be set up is tried again by the next send().
-      inbox.ready().catch(() => {
+      // A reply topic that could not be set up fails its requests with why, and is tried again
+      // by the next send().
+      inbox.ready().catch((err: Error) => {
         if (this.inbox === inbox) this.inbox = undefined;
-        void inbox.close();
+        void inbox.close(err);
       });
       this.inbox = inbox;
     }
@@ -258,6 +268,7 @@ export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplica
   async close(): Promise<void> {
     const inbox = this.inbox;
     const producer = this.current;
+    this.generation++;
     this.inbox = undefined;
     this.connection = undefined;
     await Promise.all([producer?.close(), inbox?.close()]);
@@ -275,16 +286,36 @@ export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplica
     this.events.on(event, callback as (...args: any[]) => void);
   }
 
-  /** The underlying Producer. */
+  /** The underlying Producer (after close(), the closed one until the client is used again). */
   unwrap<T = Producer>(): T {
-    return this.producer as T;
+    return (this.current ?? this.producer) as T;
   }
 }
+
+function publishBody(
+  producer: Producer,
+  topic: string,
+  body: Buffer | string,
+  record?: NsqRecord,
+): Promise<void> {
+  const delay = record?.options.delay;
+  return delay !== undefined
+    ? producer.publishDeferred(topic, delay, body)
+    : producer.publish(topic, body);
+}
+
+const closedWhile = (what: string) =>
+  new NsqClosedError(`ClientNsq was closed while ${what}; connect() or send again to reopen it`);
 
 /** What travels beside the data: the dispatch hook's metadata and the record's headers. */
 function framing(packet: ReadPacket, record?: NsqRecord): FrameHeader {
   const header: FrameHeader = {};
-  if (packet.metadata && Object.keys(packet.metadata).length) header.metadata = packet.metadata;
+  if (packet.metadata && Object.keys(packet.metadata).length) {
+    // Metadata is a map of strings (Nest's PacketMetadata); anything else is made one.
+    header.metadata = Object.fromEntries(
+      Object.entries(packet.metadata).map(([k, v]) => [k, typeof v === 'string' ? v : String(v)]),
+    );
+  }
   const headers = record?.options.headers;
   if (headers && Object.keys(headers).length) header.headers = headers;
   return header;

@@ -145,9 +145,6 @@ function isHeader(h: unknown): h is FrameHeader {
   return isStringMap(metadata) && isStringMap(headers);
 }
 
-/** The reply topic name a client uses, of the form the server accepts. */
-export const isReplyTopic = (topic: string): boolean => REPLY_TOPIC.test(topic);
-
 /** A reply to a request, as Nest's WritePacket. */
 export interface ReplyEnvelope {
   id: string;

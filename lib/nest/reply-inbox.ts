@@ -4,7 +4,7 @@ import { Consumer } from '../consumer/consumer.js';
 import type { NsqMessage } from '../consumer/nsq-message.js';
 import type { ConsumerOptions } from '../consumer/options.js';
 import { NsqError } from '../errors.js';
-import { countTopicConsumers } from '../lookup/topic-consumers.js';
+import { countTopicChannels } from '../lookup/topic-consumers.js';
 import type { ReplyEnvelope } from './payload.js';
 
 /** A request that cannot be answered: timed out, nothing consumes its topic, no handler... */
@@ -48,6 +48,10 @@ export interface InboxSettings {
 export class ReplyInbox {
   readonly topic = `reply.${randomBytes(8).toString('hex')}#ephemeral`;
   private readonly pending = new Map<string, Pending>();
+  private readonly channelChecks = new Map<
+    string,
+    { at: number; channels: Promise<number | undefined> }
+  >();
   private readonly consumer: Consumer;
   private readonly started: Promise<void>;
 
@@ -100,17 +104,17 @@ export class ReplyInbox {
     this.pending.delete(id);
   }
 
-  /** Fails every request still waiting, then stops consuming replies. */
-  async close(): Promise<void> {
+  /** Fails every request still waiting (with `reason`, else as closed), then stops consuming. */
+  async close(reason?: Error): Promise<void> {
     for (const [id, p] of this.pending) {
-      this.settle(id, {
-        err: new NsqRequestError(
+      const err =
+        reason ??
+        new NsqRequestError(
           `ClientNsq was closed while the request on topic "${p.topic}" waited for its reply`,
           'ERR_NSQ_CLIENT_CLOSED',
           p.topic,
-        ),
-        isDisposed: true,
-      });
+        );
+      this.settle(id, { err, isDisposed: true });
     }
     await this.started.catch(() => undefined);
     await this.consumer.close();
@@ -123,13 +127,29 @@ export class ReplyInbox {
     p.callback(packet);
   }
 
+  /**
+   * Fails the request if nothing consumes its topic: no channel on any nsqd that holds it. One
+   * answer per topic serves the requests of a second, so slow requests do not flood the APIs.
+   */
   private async checkConsumers(id: string, topic: string): Promise<void> {
     const { lookupd, nsqd } = this.settings;
-    const count = await countTopicConsumers(topic, { lookupd, nsqd }).catch(() => undefined);
-    if (count !== 0 || !this.pending.has(id)) return;
+    const now = Date.now();
+    for (const [t, c] of this.channelChecks) {
+      if (now - c.at > CONSUMER_CHECK_AFTER) this.channelChecks.delete(t);
+    }
+    let check = this.channelChecks.get(topic);
+    if (!check) {
+      check = {
+        at: Date.now(),
+        channels: countTopicChannels(topic, { lookupd, nsqd }).catch(() => undefined),
+      };
+      this.channelChecks.set(topic, check);
+    }
+    const channels = await check.channels;
+    if (channels !== 0 || !this.pending.has(id)) return;
     this.settle(id, {
       err: new NsqRequestError(
-        `Nothing consumes topic "${topic}": no nsqd has a client subscribed to it ` +
+        `Nothing consumes topic "${topic}": no nsqd has a channel on it ` +
           `(asked ${lookupd.length ? 'nsqlookupd and ' : ''}nsqd's HTTP API). Start a server with ` +
           `@MessagePattern('${topic}/<channel>') or check the pattern`,
         'ERR_NSQ_NO_CONSUMER',

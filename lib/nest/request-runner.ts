@@ -17,8 +17,8 @@ export interface RequestHost {
     produce: () => Promise<Observable<unknown>>,
     respond: (packet: WritePacket) => Promise<unknown>,
   ): void;
-  /** Rejects when the server shuts down: a request still running is then answered with it. */
-  shutdown: Promise<never>;
+  /** Aborted when the server shuts down: a request still running is answered with its reason. */
+  shutdown: AbortSignal;
 }
 
 /**
@@ -39,33 +39,55 @@ export function requestRunner(
       );
     }
     if (header.deadline !== undefined && Date.now() > header.deadline) return; // nobody waits
-    const data = host.deserialize ? await host.deserialize(payload) : decodeBody(payload);
+    let data: unknown;
+    try {
+      data = host.deserialize ? await host.deserialize(payload) : decodeBody(payload);
+    } catch (err) {
+      // Dead-lettered, and the caller told at once instead of at its timeout.
+      await host.reply(message.address, header, {
+        err: { status: 'error', code: 'ERR_NSQ_DECODE', message: (err as Error).message },
+        isDisposed: true,
+      });
+      throw err;
+    }
     const context = new NsqContext([message, undefined, host.pattern, header]);
+    // This request's view of the shutdown; its listener goes when the request ends, so that a
+    // long-lived server holds nothing per request.
+    const signal = host.shutdown;
+    let onShutdown!: () => void;
+    const shutDown = new Promise<never>((_, reject) => (onShutdown = () => reject(signal.reason)));
+    shutDown.catch(() => undefined);
+    signal.addEventListener('abort', onShutdown, { once: true });
+    if (signal.aborted) onShutdown();
     // A handler that throws becomes an erroring stream, so its error is replied, not lost; a
     // shutdown ends a request still running with an error reply.
     const produce = async () => {
       try {
-        const result = await Promise.race([handler(data, context), host.shutdown]);
-        return untilShutdown(host.toObservable(result), host.shutdown);
+        const result = await Promise.race([handler(data, context), shutDown]);
+        return untilShutdown(host.toObservable(result), shutDown);
       } catch (err) {
         return throwError(() => err);
       }
     };
-    await new Promise<void>((resolve, reject) => {
-      host.handle(context, produce, (packet) =>
-        host
-          .reply(message.address, header, packet)
-          .then(() => packet.isDisposed && resolve(), reject),
-      );
-    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        host.handle(context, produce, (packet) =>
+          host
+            .reply(message.address, header, packet)
+            .then(() => packet.isDisposed && resolve(), reject),
+        );
+      });
+    } finally {
+      signal.removeEventListener('abort', onShutdown);
+    }
   };
 }
 
 /** The stream, errored with the shutdown's reason if the server closes first. */
-function untilShutdown<T>(source: Observable<T>, shutdown: Promise<never>): Observable<T> {
+function untilShutdown<T>(source: Observable<T>, shutDown: Promise<never>): Observable<T> {
   return new Observable<T>((subscriber) => {
     const subscription = source.subscribe(subscriber);
-    shutdown.catch((err: unknown) => subscriber.error(err));
+    shutDown.catch((err: unknown) => subscriber.error(err));
     return subscription;
   });
 }

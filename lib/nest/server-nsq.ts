@@ -37,6 +37,9 @@ export type NsqServerEvents = {
   error: (error: Error) => void;
 };
 
+/** How long close() lets running requests finish before it answers them with an error. */
+const REQUEST_SHUTDOWN_GRACE = 1000;
+
 /** idle: made. listening: listen() called. closing, closed. */
 type ServerState = 'idle' | 'listening' | 'closing' | 'closed';
 
@@ -65,9 +68,8 @@ export class ServerNsq
   private readonly events = new EventEmitter();
   private readonly unhealthy = new Set<string>();
   private state: ServerState = 'idle';
-  /** Rejects when close() starts: requests still running answer their callers with it. */
-  private readonly shutdown: Promise<never>;
-  private startShutdown!: (reason: Error) => void;
+  /** Aborted shortly into close(): requests still running then answer their callers with it. */
+  private readonly shutdown = new AbortController();
   private readonly defaultStartHook = this.onProcessingStartHook;
 
   /** The options, with the AUTH secret hidden from inspection and logs. */
@@ -86,8 +88,6 @@ export class ServerNsq
     this.initializeSerializer(options);
     this.initializeDeserializer(options);
     this.events.on('error', () => {}); // reported through the logger; listeners are optional
-    this.shutdown = new Promise<never>((_, reject) => (this.startShutdown = reject));
-    this.shutdown.catch(() => undefined); // only requests running at close() listen
   }
 
   /** Subscribes every handler's channel; calls back once all are subscribed (or discovering). */
@@ -140,7 +140,7 @@ export class ServerNsq
           deserialize,
           toObservable: (result) => this.transformToObservable(result),
           handle: (context, produce, respond) => this.handleRequest(context, produce, respond),
-          shutdown: this.shutdown,
+          shutdown: this.shutdown.signal,
         });
     const consumer: Consumer = new Consumer(topic, channel, run, {
       ...consumerOptions,
@@ -261,13 +261,19 @@ export class ServerNsq
   async close(): Promise<void> {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.state = 'closing';
-    // A plain object, as Nest's exception filter makes of an RpcException: it is the reply.
-    this.startShutdown({
-      status: 'error',
-      code: 'ERR_NSQ_SERVER_CLOSING',
-      message: 'The server shut down before it finished this request; try again',
-    } as unknown as Error);
+    // Requests get a moment to finish; those still running then answer with this (a plain
+    // object, as Nest's exception filter makes of an RpcException) and are FINished.
+    const grace = setTimeout(
+      () =>
+        this.shutdown.abort({
+          status: 'error',
+          code: 'ERR_NSQ_SERVER_CLOSING',
+          message: 'The server shut down before it finished this request; try again',
+        }),
+      Math.min(REQUEST_SHUTDOWN_GRACE, this.options.drainTimeout ?? REQUEST_SHUTDOWN_GRACE),
+    );
     await Promise.all(this.routes.map((r) => r.consumer.close()));
+    clearTimeout(grace);
     await Promise.all([...this.producers.values()].map((p) => p.close()));
     this.state = 'closed';
     this._status$.next('disconnected');

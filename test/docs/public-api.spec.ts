@@ -24,6 +24,7 @@ describe('public API', () => {
         'NsqProtocolError',
         'NsqRecord',
         'NsqRecordBuilder',
+        'NsqRequestError',
         'NsqResponseError',
         'NsqValidationError',
         'Producer',
