@@ -1,6 +1,7 @@
 // The NSQ client core on its own: no NestJS import anywhere below this entry.
 export {
   NsqAlreadyAnsweredError,
+  NsqBackpressureError,
   NsqClosedError,
   NsqConnectionError,
   NsqError,

@@ -56,6 +56,11 @@ export class NsqConnectionError extends NsqError {
   }
 }
 
+/** A producer holds as many unacknowledged publishes as it may: this one was refused, not sent. */
+export class NsqBackpressureError extends NsqError {
+  override readonly code = 'ERR_NSQ_BACKPRESSURE';
+}
+
 /** A peer broke the protocol: a malformed frame, an impossible answer. The connection is dropped. */
 export class NsqProtocolError extends NsqError {
   override readonly code = 'ERR_NSQ_PROTOCOL';

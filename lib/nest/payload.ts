@@ -165,8 +165,11 @@ export interface NsqDeadLetter {
   reason: 'maxAttempts' | 'undecodable' | 'gaveUp';
   /** ISO time it was given up. */
   failedAt: string;
-  /** The original message body, byte for byte. */
+  /** The original message body, byte for byte (its first bytes when `truncated`). */
   body: Buffer;
+  /** The body was cut to fit nsqd's message size; `bodyBytes` is its whole length. */
+  truncated?: true;
+  bodyBytes?: number;
 }
 
 const DEAD_LETTER_MARK = '{"nsqDeadLetter":1,';
@@ -179,6 +182,20 @@ export function encodeDeadLetter(letter: NsqDeadLetter): Buffer {
   const { body, ...meta } = letter;
   const head = DEAD_LETTER_MARK + JSON.stringify(meta).slice(1) + '\n';
   return Buffer.concat([Buffer.from(head), body]);
+}
+
+/**
+ * The dead letter encoded, then in smaller forms for when it is over `maxSize`: the body cut to
+ * fit, then no body at all. A letter near nsqd's limit is never refused for its header.
+ */
+export function* deadLetterForms(letter: NsqDeadLetter, maxSize: number): Generator<Buffer> {
+  const whole = encodeDeadLetter(letter);
+  if (whole.length <= maxSize) yield whole;
+  const cut = { ...letter, truncated: true as const, bodyBytes: letter.body.length };
+  const head = encodeDeadLetter({ ...cut, body: Buffer.alloc(0) }).length;
+  if (head < maxSize)
+    yield encodeDeadLetter({ ...cut, body: letter.body.subarray(0, maxSize - head) });
+  yield encodeDeadLetter({ ...cut, body: Buffer.alloc(0) });
 }
 
 /** Reads a message published to a dead-letter topic; undefined if it is not one. */

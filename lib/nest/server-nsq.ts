@@ -10,7 +10,7 @@ import { connectionSchema, hideSecret } from '../connection/settings.js';
 import { Consumer } from '../consumer/consumer.js';
 import type { ConsumerOptions } from '../consumer/options.js';
 import type { NsqMessage } from '../consumer/nsq-message.js';
-import { NsqValidationError } from '../errors.js';
+import { NsqResponseError, NsqValidationError } from '../errors.js';
 import { rejectUnknownOptions, resolveOptions } from '../options.js';
 import { assertTopicName } from '../protocol/names.js';
 import { Producer } from '../producer/producer.js';
@@ -18,7 +18,12 @@ import { NSQ_TRANSPORT, type NsqStatus } from './constants.js';
 import { deadLetterOf, describe } from './dead-letter.js';
 import { eventRunner, runToEnd, type Replier } from './event-runner.js';
 import type { NsqContext } from './nsq-context.js';
-import { encodeDeadLetter, NsqDecodeError, type FrameHeader } from './payload.js';
+import {
+  deadLetterForms,
+  NsqDecodeError,
+  type FrameHeader,
+  type NsqDeadLetter,
+} from './payload.js';
 import { routeOfPattern } from './patterns.js';
 import { requestRunner } from './request-runner.js';
 import {
@@ -220,9 +225,36 @@ export class ServerNsq
       `Gave up on message ${letter.id} of ${letter.topic}/${letter.channel} after ${letter.attempts} attempt(s) ` +
         `(${letter.reason}: ${letter.error})${deadLetterTopic ? `; dead-lettered to ${deadLetterTopic}` : ''}`,
     );
-    if (deadLetterTopic)
-      await this.producerFor(message.address).publish(deadLetterTopic, encodeDeadLetter(letter));
+    if (deadLetterTopic) await this.publishDeadLetter(message.address, deadLetterTopic, letter);
     await this.options.onDiscard?.(letter);
+  }
+
+  /**
+   * Publishes a dead letter in a form nsqd accepts: whole if it fits, else with its body cut
+   * to fit (`truncated`, `bodyBytes` say so). A connection error rejects (the message is kept
+   * and comes back); a letter nsqd refuses even cut is logged with its metadata, never looped.
+   */
+  private async publishDeadLetter(
+    address: string,
+    topic: string,
+    letter: NsqDeadLetter,
+  ): Promise<void> {
+    const producer = this.producerFor(address);
+    for (const encoded of deadLetterForms(letter, producer.maxMessageSize)) {
+      try {
+        await producer.publish(topic, encoded);
+        return;
+      } catch (err) {
+        const tooBig =
+          err instanceof NsqValidationError ||
+          (err instanceof NsqResponseError && /^E_BAD_(MESSAGE|BODY)$/.test(err.code));
+        if (!tooBig) throw err;
+      }
+    }
+    this.logger.error(
+      `nsqd refused the dead letter of message ${letter.id} of ${letter.topic}/${letter.channel} ` +
+        `even without its body; it is dropped: ${JSON.stringify({ ...letter, body: undefined })}`,
+    );
   }
 
   private watch(consumer: Consumer, pattern: string): void {

@@ -23,6 +23,8 @@ export class Batcher {
     private readonly limits: MessageLimits,
     private readonly maxBatchCount: number,
     private readonly maxBatchBytes: number,
+    /** Told once per message when its outcome is known. */
+    private readonly settled: (bytes: number) => void,
   ) {}
 
   add(topic: string, body: Buffer): Promise<void> {
@@ -38,7 +40,11 @@ export class Batcher {
       }
       batch.bodies.push(body);
       batch.bytes += body.length + 4;
-      batch.waiters.push((error) => (error ? reject(error) : resolve()));
+      batch.waiters.push((error) => {
+        this.settled(body.length);
+        if (error) reject(error);
+        else resolve();
+      });
       if (batch.bodies.length >= this.maxBatchCount) this.flush(topic, batch);
       else if (!this.flushScheduled) {
         this.flushScheduled = true;

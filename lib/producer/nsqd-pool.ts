@@ -1,12 +1,19 @@
 import { NsqConnection } from '../connection/connection.js';
 import type { Identity } from '../connection/identify.js';
 import { reconnectDelay, type ConnectionOptions } from '../connection/settings.js';
-import { NsqClosedError, NsqConnectionError, type NsqResponseError } from '../errors.js';
+import {
+  NsqClosedError,
+  NsqConnectionError,
+  NsqProtocolError,
+  type NsqResponseError,
+} from '../errors.js';
 
 /** A command sent (or to send) and whoever waits for nsqd's OK. */
 export interface Publish {
   frame: Buffer | Buffer[];
   settle(error?: Error): void;
+  /** When it was written to the active connection. */
+  sentAt?: number;
 }
 
 export interface PoolListener {
@@ -25,6 +32,8 @@ class Link {
   failures = 0;
   retryAt = 0;
   lastError?: Error;
+  /** Fires when the oldest publish written has waited publishTimeout for its answer. */
+  ackTimer?: NodeJS.Timeout;
 
   constructor(readonly address: string) {}
 
@@ -57,6 +66,7 @@ export class NsqdPool {
     addresses: string[],
     private readonly connectionOptions: ConnectionOptions,
     private readonly maxRetryDelay: number,
+    private readonly publishTimeout: number,
     private readonly listener: PoolListener,
     private readonly closedMessage: string,
   ) {
@@ -84,8 +94,7 @@ export class NsqdPool {
   send(publish: Publish): void {
     const link = this.active;
     if (link?.ready && this.queue.length === 0) {
-      link.pending.push(publish);
-      link.connection!.write(publish.frame);
+      this.write(link, publish);
       return;
     }
     if (this.shutDown) {
@@ -125,10 +134,37 @@ export class NsqdPool {
     }
     const queued = this.queue;
     this.queue = [];
-    for (const p of queued) {
-      link.pending.push(p);
-      link.connection!.write(p.frame);
-    }
+    for (const p of queued) this.write(link, p);
+  }
+
+  private write(link: Link, publish: Publish): void {
+    publish.sentAt = Date.now();
+    link.pending.push(publish);
+    link.connection!.write(publish.frame);
+    if (!link.ackTimer) this.watchAcks(link, this.publishTimeout);
+  }
+
+  /**
+   * A connection whose oldest publish waits publishTimeout for its answer is hung (a frozen
+   * nsqd, a hung disk): it is dropped, its publishes fail, and the nsqd is skipped for a while.
+   */
+  private watchAcks(link: Link, delay: number): void {
+    link.ackTimer = setTimeout(() => {
+      link.ackTimer = undefined;
+      const oldest = link.pending[0];
+      if (!oldest || !link.connection) return;
+      const waited = Date.now() - oldest.sentAt!;
+      if (waited < this.publishTimeout) return this.watchAcks(link, this.publishTimeout - waited);
+      const error = new NsqConnectionError(
+        `nsqd at ${link.address} did not acknowledge a publish within publishTimeout ` +
+          `${this.publishTimeout} ms: dropping the connection`,
+        link.address,
+        { code: 'ETIMEDOUT' },
+      );
+      link.failed(error, this.maxRetryDelay);
+      link.connection.destroy(error);
+    }, delay);
+    link.ackTimer.unref();
   }
 
   /** A connected link: the active one, else the first that connects, starting after the last. */
@@ -174,7 +210,14 @@ export class NsqdPool {
     let acknowledged = false;
     const conn = new NsqConnection(link.address, this.connectionOptions, {
       onResponse: (text) => {
-        if (text !== 'OK') return;
+        if (text !== 'OK') {
+          conn.destroy(
+            new NsqProtocolError(
+              `nsqd at ${link.address} answered ${JSON.stringify(text.slice(0, 100))} to a publish, not OK`,
+            ),
+          );
+          return;
+        }
         // Only a publish that went through proves the link works (see refused()).
         if (!acknowledged) link.failures = 0;
         acknowledged = true;
@@ -208,6 +251,8 @@ export class NsqdPool {
     if (!fatal || link.connection !== conn) return;
     // nsqd stops reading at a fatal error, so what was written after it never ran: send it again.
     link.connection = undefined;
+    clearTimeout(link.ackTimer);
+    link.ackTimer = undefined;
     const unprocessed = link.pending;
     link.pending = [];
     // lost() will not report it: the link has already let go of this connection.
@@ -222,6 +267,8 @@ export class NsqdPool {
   private lost(link: Link, conn: NsqConnection, connected: boolean, error?: Error): void {
     if (link.connection !== conn) return;
     link.connection = undefined;
+    clearTimeout(link.ackTimer);
+    link.ackTimer = undefined;
     const lost = link.pending;
     link.pending = [];
     if (lost.length) {

@@ -27,6 +27,15 @@ export interface ProducerOptions extends NsqConnectionSettings {
   maxBodySize?: number;
   /** Longest DPUB delay nsqd accepts (its --max-req-timeout), ms. Default 3 600 000. */
   maxDeferDelay?: number;
+  /** Most publishes not yet acknowledged by nsqd; more are refused at once. Default 50 000. */
+  maxPendingMessages?: number;
+  /** Most bytes of publishes not yet acknowledged by nsqd; more are refused at once. Default 64 MiB. */
+  maxPendingBytes?: number;
+  /**
+   * ms nsqd has to acknowledge a publish; past it the connection counts as hung: its publishes
+   * fail ("may or may not have been published") and the next nsqd is used. Default 10 000.
+   */
+  publishTimeout?: number;
   /**
    * Longest time a failed nsqd is skipped before it is tried again, ms; while every nsqd is
    * skipped, publishes fail at once instead of waiting on a connect. Default 1 000.
@@ -71,6 +80,25 @@ export const producerSchema: OptionsSchema<ProducerOptions> = {
     },
   ),
   maxDeferDelay: spec(3_600_000, isMs(0), msExpected(0), 'nsqd `--max-req-timeout`, for DPUB'),
+  maxPendingMessages: spec(
+    50_000,
+    isInt(1),
+    'an integer >= 1',
+    'publishes not yet acknowledged that a producer holds; more are refused at once (`ERR_NSQ_BACKPRESSURE`)',
+  ),
+  maxPendingBytes: spec(
+    64 * MiB,
+    isInt(1),
+    'an integer >= 1 (bytes)',
+    'bytes of publishes not yet acknowledged that a producer holds; more are refused at once',
+    { defaultText: '64 MiB' },
+  ),
+  publishTimeout: spec(
+    10_000,
+    isMs(1),
+    msExpected(1),
+    'ms nsqd has to acknowledge a publish; past it the connection counts as hung and the next nsqd is used',
+  ),
   maxRetryDelay: spec(
     1000,
     isMs(1),

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Identity } from '../connection/identify.js';
 import { resolveConnectionOptions } from '../connection/settings.js';
-import { NsqClosedError, NsqValidationError } from '../errors.js';
+import { NsqBackpressureError, NsqClosedError, NsqValidationError } from '../errors.js';
 import { rejectUnknownOptions, resolveOptions } from '../options.js';
 import * as commands from '../protocol/commands.js';
 import { assertTopicName } from '../protocol/names.js';
@@ -35,6 +35,11 @@ export class Producer extends EventEmitter<ProducerEvents> {
   private currentState: ProducerState = 'open';
   private markClosed!: () => void;
   private readonly maxDeferDelay: number;
+  private readonly maxPendingMessages: number;
+  private readonly maxPendingBytes: number;
+  /** Publishes taken and not yet settled, and their bytes: the backpressure bound. */
+  private pendingMessages = 0;
+  private pendingBytes = 0;
   private readonly limits: MessageLimits;
   private readonly pool: NsqdPool;
   /** Undefined with batching off. */
@@ -52,12 +57,15 @@ export class Producer extends EventEmitter<ProducerEvents> {
     this.maxMessageSize = o.maxMessageSize!;
     this.maxBodySize = o.maxBodySize!;
     this.maxDeferDelay = o.maxDeferDelay!;
+    this.maxPendingMessages = o.maxPendingMessages!;
+    this.maxPendingBytes = o.maxPendingBytes!;
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
     this.limits = new MessageLimits(this.maxMessageSize, this.maxBodySize);
     this.pool = new NsqdPool(
       o.nsqd,
       resolveConnectionOptions(owner, options, 'producer'),
       o.maxRetryDelay!,
+      o.publishTimeout!,
       {
         connected: (address, identity) => this.emit('connected', address, identity),
         disconnected: (address, error) => this.emit('disconnected', address, error),
@@ -72,6 +80,7 @@ export class Producer extends EventEmitter<ProducerEvents> {
         this.limits,
         o.maxBatchCount!,
         o.maxBatchBytes!,
+        (bytes) => this.release(1, bytes),
       );
     }
   }
@@ -98,10 +107,12 @@ export class Producer extends EventEmitter<ProducerEvents> {
       this.assertOpen();
       assertTopicName(topic);
       buf = this.limits.toBuffer(topic, body);
+      if (!this.batcher) return this.send(commands.pub(topic, buf), 1, buf.length);
+      this.admit(1, buf.length);
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.batcher ? this.batcher.add(topic, buf) : this.send(commands.pub(topic, buf));
+    return this.batcher.add(topic, buf);
   }
 
   /** MPUB: several messages in one command; all are published or none. */
@@ -116,7 +127,8 @@ export class Producer extends EventEmitter<ProducerEvents> {
       }
       const bufs = bodies.map((b) => this.limits.toBuffer(topic, b));
       this.limits.checkMpub(topic, bufs);
-      return this.send(commands.mpub(topic, bufs));
+      const frame = commands.mpub(topic, bufs);
+      return this.send(frame, bufs.length, frame.length);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -132,7 +144,8 @@ export class Producer extends EventEmitter<ProducerEvents> {
           `DPUB to "${topic}": delay must be an integer 0..${this.maxDeferDelay} ms (nsqd --max-req-timeout), got ${delayMs}`,
         );
       }
-      return this.send(commands.dpub(topic, delayMs, this.limits.toBuffer(topic, body)));
+      const buf = this.limits.toBuffer(topic, body);
+      return this.send(commands.dpub(topic, delayMs, buf), 1, buf.length);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -142,10 +155,38 @@ export class Producer extends EventEmitter<ProducerEvents> {
     if (this.currentState !== 'open') throw new NsqClosedError(CLOSED);
   }
 
-  private send(frame: Buffer | Buffer[]): Promise<void> {
+  /** Sends one command that carries `messages` messages of `bytes` bytes. */
+  private send(frame: Buffer | Buffer[], messages: number, bytes: number): Promise<void> {
+    this.admit(messages, bytes);
     return new Promise<void>((resolve, reject) =>
-      this.pool.send({ frame, settle: (error) => (error ? reject(error) : resolve()) }),
+      this.pool.send({
+        frame,
+        settle: (error) => {
+          this.release(messages, bytes);
+          if (error) reject(error);
+          else resolve();
+        },
+      }),
     );
+  }
+
+  /** Takes publishes in, or refuses them at once when the producer holds too many already. */
+  private admit(messages: number, bytes: number): void {
+    const overCount = this.pendingMessages + messages > this.maxPendingMessages;
+    if (overCount || this.pendingBytes + bytes > this.maxPendingBytes) {
+      throw new NsqBackpressureError(
+        `Producer holds ${this.pendingMessages} publishes (${this.pendingBytes} bytes) that nsqd ` +
+          `has not acknowledged yet, at ${overCount ? `maxPendingMessages ${this.maxPendingMessages}` : `maxPendingBytes ${this.maxPendingBytes}`}: ` +
+          'nothing was sent; nsqd is slow or unreachable, so wait for earlier publishes or raise the limit',
+      );
+    }
+    this.pendingMessages += messages;
+    this.pendingBytes += bytes;
+  }
+
+  private release(messages: number, bytes: number): void {
+    this.pendingMessages -= messages;
+    this.pendingBytes -= bytes;
   }
 
   /** Publishes what is batched, waits for every acknowledgement (bounded), then disconnects. */

@@ -13,6 +13,7 @@ describe('public API', () => {
         'NSQ_MODULE_OPTIONS',
         'NSQ_TRANSPORT',
         'NsqAlreadyAnsweredError',
+        'NsqBackpressureError',
         'NsqClosedError',
         'NsqConnectionError',
         'NsqContext',
