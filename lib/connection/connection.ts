@@ -146,6 +146,7 @@ export class NsqConnection {
     socket.on('error', () => {});
     socket.destroy();
     this.socket = undefined;
+    this.codec?.destroy();
     this.codec = undefined;
     this.decoder = this.newDecoder();
     this.currentState = 'connecting';
@@ -404,6 +405,7 @@ export class NsqConnection {
     if (this.currentState === 'closed') return;
     this.currentState = 'closed';
     this.silence.stop();
+    this.codec?.destroy();
     this.socket?.destroy();
     this.outbox.clear();
     this.handshakeWaiter = undefined;

@@ -15,6 +15,8 @@ export interface StreamCodec {
   decode(chunk: Buffer): void;
   encode(data: Buffer): void;
   written(): Promise<void>;
+  /** Stops decoding at once: the connection is gone. */
+  destroy(): void;
 }
 
 export interface CodecIo {
@@ -40,6 +42,10 @@ export function deflateCodec(level: number, io: CodecIo): StreamCodec {
       written = new Promise((resolve) => deflate.flush(zlibConstants.Z_SYNC_FLUSH, resolve));
     },
     written: () => written,
+    destroy: () => {
+      inflate.destroy();
+      deflate.destroy();
+    },
   };
 }
 
@@ -53,6 +59,7 @@ export async function snappyCodec(io: CodecIo): Promise<StreamCodec> {
     },
     encode: (b) => io.writeSocket(encoder.encode(b)),
     written: () => Promise.resolve(),
+    destroy: () => undefined,
   };
 }
 

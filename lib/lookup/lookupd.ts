@@ -62,13 +62,14 @@ async function readBounded(res: Response, what: string): Promise<string> {
   }
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for await (const chunk of res.body ?? []) {
-    size += (chunk as Uint8Array).length;
+  const reader = res.body?.getReader();
+  for (let part = await reader?.read(); part && !part.done; part = await reader!.read()) {
+    size += part.value.length;
     if (size > MAX_LOOKUP_BYTES) {
-      await res.body?.cancel();
+      await reader!.cancel();
       throw new NsqProtocolError(`${what} answered more than ${MAX_LOOKUP_BYTES} bytes`);
     }
-    chunks.push(chunk as Uint8Array);
+    chunks.push(part.value);
   }
   return Buffer.concat(chunks).toString();
 }
