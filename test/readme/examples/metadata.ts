@@ -22,6 +22,7 @@ client.setOnDispatchHook((packet) => {
 });
 const record = new NsqRecordBuilder({ action: 'login' }).setHeaders({ 'x-version': '2' }).build();
 await lastValueFrom(client.emit('audit', record));
+await client.close();
 // readme:end
 
 export { AuditController, client };

@@ -31,6 +31,7 @@ await server.listen();
 const client = new ClientNsq({ nsqd: [NSQD], lookupd: [LOOKUPD] });
 const quote = await firstValueFrom(client.send('quotes', { items: [1, 2] })); // { total: 3 }
 const sum = await firstValueFrom(client.send({ cmd: 'sum' }, [1, 2, 3])); // 6
+await client.close(); // a client you made yourself: close it (NsqModule's closes on shutdown)
 // readme:end
 
 export { client, quote, server, sum };
