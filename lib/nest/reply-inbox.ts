@@ -57,6 +57,8 @@ export class ReplyInbox {
 
   constructor(private readonly settings: InboxSettings) {
     this.consumer = new Consumer(this.topic, 'client#ephemeral', (m) => this.onReply(m), {
+      // Replies are written by nsqd at once, not held in its output buffer (see ServerNsq).
+      outputBufferSize: -1,
       ...settings.consumer,
       nsqd: settings.nsqd,
       lookupd: undefined,

@@ -1,4 +1,4 @@
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import { Logger } from '@nestjs/common';
 import {
   CustomTransportStrategy,
@@ -74,7 +74,7 @@ export class ServerNsq
   private readonly unhealthy = new Set<string>();
   private state: ServerState = 'idle';
   /** Aborted shortly into close(): requests still running then answer their callers with it. */
-  private readonly shutdown = new AbortController();
+  private readonly shutdown = withoutListenerLimit(new AbortController());
   private readonly defaultStartHook = this.onProcessingStartHook;
 
   /** The options, with the AUTH secret hidden from inspection and logs. */
@@ -148,6 +148,9 @@ export class ServerNsq
           shutdown: this.shutdown.signal,
         });
     const consumer: Consumer = new Consumer(topic, channel, run, {
+      // A request waits for nobody: nsqd writes it at once instead of holding it in its output
+      // buffer for up to outputBufferTimeout (25 ms a hop). Events keep the buffer.
+      ...(handler.isEventHandler ? {} : { outputBufferSize: -1 }),
       ...consumerOptions,
       onGiveUp: (message, reason) =>
         this.discard(message, reason, deadLetterTopic, consumer.maxAttempts),
@@ -322,4 +325,10 @@ export class ServerNsq
   unwrap<T = Consumer[]>(): T {
     return this.routes.map((r) => r.consumer) as T;
   }
+}
+
+/** Every request running listens on the shutdown signal: there is no sensible limit to warn at. */
+function withoutListenerLimit(controller: AbortController): AbortController {
+  setMaxListeners(0, controller.signal);
+  return controller;
 }

@@ -65,6 +65,24 @@ describe('hostile nsqd', () => {
     expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(64 * 1024 * 1024);
   });
 
+  it('a huge handshake frame fails at its header, without buffering or spinning', async () => {
+    const nsqd = await fake({
+      identify: (conn) => {
+        const head = Buffer.alloc(8);
+        head.writeInt32BE(1024 ** 3, 0);
+        head.writeInt32BE(FRAME.response, 4);
+        conn.send(head);
+        // Then a slow trickle that the old parser regrew its buffer for, chunk by chunk.
+        const timer = setInterval(() => conn.socket.writable && conn.send(Buffer.alloc(1024)), 1);
+        conn.socket.on('close', () => clearInterval(timer));
+      },
+    });
+    const started = Date.now();
+    const { error } = await firstConsumerError(nsqd.address);
+    expect(error.message).toMatch(/NSQ frame of 1073741828 bytes is over the limit/);
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
   it('a deflate bomb is cut off at the frame limit, not inflated whole', async () => {
     // 256 MiB of zeros inside one declared frame: 0.25 MiB on the wire.
     const body = Buffer.alloc(256 * 1024 * 1024);

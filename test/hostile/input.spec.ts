@@ -14,6 +14,7 @@ import {
   parseDeadLetter,
   type NsqDeadLetter,
 } from '../../lib/index.js';
+import { decodeBody, NsqDecodeError } from '../../lib/nest/payload.js';
 import { sharedNsq, uniqueName, waitFor } from '../harness/nsq.js';
 
 const { nsqd, api } = sharedNsq();
@@ -169,6 +170,12 @@ describe('messages and requests from hostile producers', () => {
 });
 
 describe('malformed dead letters and bodies', () => {
+  it('invalid UTF-8 inside a JSON body is undecodable, not silently replaced', () => {
+    const body = Buffer.concat([Buffer.from('{"a":"'), Buffer.from([0xc3]), Buffer.from('"}')]);
+    expect(() => decodeBody(body)).toThrow(NsqDecodeError);
+    expect(() => decodeBody(body)).toThrow(/not valid UTF-8/);
+  });
+
   it('parseDeadLetter returns undefined for a malformed header', () => {
     expect(parseDeadLetter(Buffer.from('{"nsqDeadLetter":1,garbage\nbody'))).toBeUndefined();
     expect(parseDeadLetter(Buffer.from('plain'))).toBeUndefined();
