@@ -1,11 +1,19 @@
 // One adapter per implementation under test: how to start a consumer whose handler does nothing
-// (but count), and how to get a client that emits. Loaded only by scenario children.
+// (but count), and how to get a client that emits; for request/response (ours, NATS, Redis) an
+// echo server and a client that sends. Loaded only by scenario children.
 import 'reflect-metadata';
 import { createRequire } from 'node:module';
 import { Controller, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { ClientProxyFactory, Ctx, EventPattern, Payload, Transport } from '@nestjs/microservices';
-import { lastValueFrom } from 'rxjs';
+import {
+  ClientProxyFactory,
+  Ctx,
+  EventPattern,
+  MessagePattern,
+  Payload,
+  Transport,
+} from '@nestjs/microservices';
+import { firstValueFrom, lastValueFrom } from 'rxjs';
 import { MAX_IN_FLIGHT, NATS_URL, REDIS, RMQ_URL, withTimeout } from './common.mjs';
 
 const require = createRequire(import.meta.url);
@@ -20,21 +28,23 @@ const closing = (what, fn) => withTimeout(Promise.resolve().then(fn), CLOSE_TIME
 /**
  * A Nest microservice with one controller whose handler, as a user would write it,
  * `@EventPattern(pattern) handle(@Payload() data, @Ctx() ctx)`, calls `onMessage(data, ctx)`
- * and returns nothing. Decorators are applied by hand (plain JS).
+ * and returns nothing; with `reply`, `@MessagePattern(pattern)` and it returns what
+ * `onMessage` returns. Decorators are applied by hand (plain JS).
  */
-async function nestMicroservice(options, pattern, onMessage) {
+async function nestMicroservice(options, pattern, onMessage, { reply = false } = {}) {
   let flowing;
   const firstMessage = new Promise((resolve) => (flowing = resolve));
   class BenchController {
     handle(data, ctx) {
       if (flowing) flowing = flowing() ?? undefined;
-      onMessage(data, ctx);
+      const result = onMessage(data, ctx);
+      if (reply) return result;
     }
   }
   const descriptor = Object.getOwnPropertyDescriptor(BenchController.prototype, 'handle');
   Payload()(BenchController.prototype, 'handle', 0);
   Ctx()(BenchController.prototype, 'handle', 1);
-  EventPattern(pattern)(BenchController.prototype, 'handle', descriptor);
+  (reply ? MessagePattern : EventPattern)(pattern)(BenchController.prototype, 'handle', descriptor);
   Controller()(BenchController);
   class BenchModule {}
   Module({ controllers: [BenchController] })(BenchModule);
@@ -56,6 +66,12 @@ async function nestMicroservice(options, pattern, onMessage) {
 
 /** Subscribes to a Nest ClientProxy's emit() and resolves when it completes. */
 const emitted = (client, pattern, data) => lastValueFrom(client.emit(pattern, data));
+
+/** A Nest ClientProxy's send(), awaited as a user would: the first (only) reply. */
+const answered = (client, pattern, data) => firstValueFrom(client.send(pattern, data));
+
+/** The echo handler of the rpc scenario: the reply is the request's data. */
+const echo = (data) => data;
 
 let ours;
 async function loadOurs() {
@@ -97,6 +113,24 @@ export const adapters = {
       await withTimeout(client.connect(), START_TIMEOUT, 'ClientNsq.connect()');
       return {
         emit: (data) => emitted(client, cfg.topic, data),
+        close: () => closing('ClientNsq.close()', () => client.close()),
+      };
+    },
+    async rpcServer(cfg) {
+      const { ServerNsq } = await loadOurs();
+      return nestMicroservice(
+        { strategy: new ServerNsq({ nsqd: cfg.nsqd, maxInFlight: MAX_IN_FLIGHT }) },
+        `${cfg.topic}/${cfg.channel}`,
+        echo,
+        { reply: true },
+      );
+    },
+    async rpcClient(cfg) {
+      const { ClientNsq } = await loadOurs();
+      const client = new ClientNsq({ nsqd: cfg.nsqd });
+      await withTimeout(client.connect(), START_TIMEOUT, 'ClientNsq.connect()');
+      return {
+        send: (data) => answered(client, cfg.topic, data),
         close: () => closing('ClientNsq.close()', () => client.close()),
       };
     },
@@ -222,6 +256,25 @@ export const adapters = {
         close: () => closing('ClientNats.close()', () => client.close()),
       };
     },
+    async rpcServer(cfg) {
+      return nestMicroservice(
+        { transport: Transport.NATS, options: { servers: [NATS_URL] } },
+        cfg.subject,
+        echo,
+        { reply: true },
+      );
+    },
+    async rpcClient(cfg) {
+      const client = ClientProxyFactory.create({
+        transport: Transport.NATS,
+        options: { servers: [NATS_URL] },
+      });
+      await withTimeout(client.connect(), START_TIMEOUT, 'ClientNats.connect()');
+      return {
+        send: (data) => answered(client, cfg.subject, data),
+        close: () => closing('ClientNats.close()', () => client.close()),
+      };
+    },
   },
 
   redis: {
@@ -242,6 +295,25 @@ export const adapters = {
       await withTimeout(client.connect(), START_TIMEOUT, 'ClientRedis.connect()');
       return {
         emit: (data) => emitted(client, cfg.subject, data),
+        close: () => closing('ClientRedis.close()', () => client.close()),
+      };
+    },
+    async rpcServer(cfg) {
+      return nestMicroservice(
+        { transport: Transport.REDIS, options: { ...REDIS } },
+        cfg.subject,
+        echo,
+        { reply: true },
+      );
+    },
+    async rpcClient(cfg) {
+      const client = ClientProxyFactory.create({
+        transport: Transport.REDIS,
+        options: { ...REDIS },
+      });
+      await withTimeout(client.connect(), START_TIMEOUT, 'ClientRedis.connect()');
+      return {
+        send: (data) => answered(client, cfg.subject, data),
         close: () => closing('ClientRedis.close()', () => client.close()),
       };
     },

@@ -3,7 +3,8 @@
 //
 //   BENCH_SCALE=0.05 npm run bench          quick smoke run (sizes x 0.05)
 //   npm run bench -- --only consume,emit    only some scenarios (consume, emit, emit-seq,
-//                                           latency, memory, scale)
+//                                           latency, latency-100, rpc, rpc-100, memory,
+//                                           scale); rpc selects rpc-100 too
 //   npm run bench -- --impl ours,nsqjs      only some implementations (ours, nnt, nsqjs,
 //                                           nats, redis, rmq, go)
 //
@@ -62,8 +63,15 @@ const SIZES = {
   memory: scaled(1_000_000, 10_000),
   memorySample: scaled(100_000, 1000),
   latencyRate: 10_000,
+  /** the second latency row: a light, steady load, where buffering shows most */
+  latency100Rate: 100,
   latencyMs: scaled(5_000, 1000),
   latencyWarmupMs: scaled(1_000, 300),
+  /** rpc: sequential round trips after a warm-up; rpc-100: round trips with 100 outstanding */
+  rpc: scaled(2_000, 200),
+  rpcWarmup: 200,
+  rpcConcurrent: scaled(20_000, 2000),
+  rpcOutstanding: 100,
   /** Go bench_writer prefill / bench_reader / bench_writer run times, seconds */
   goFillS: Math.max(1, Math.round(3 * SCALE)),
   goRunS: Math.max(0.5, Math.round(2 * SCALE * 10) / 10),
@@ -71,7 +79,9 @@ const SIZES = {
   capMs: Math.max(30_000, Math.round(120_000 * Math.sqrt(SCALE))),
 };
 
-const want = (scenario) => !ONLY || ONLY.includes(scenario);
+/** `--only rpc` means both rpc rows (one at a time and 100 outstanding). */
+const want = (scenario) =>
+  !ONLY || ONLY.includes(scenario) || (scenario === 'rpc-100' && ONLY.includes('rpc'));
 const wantImpl = (impl) => !IMPLS || IMPLS.includes(impl);
 
 const LABELS = {
@@ -115,8 +125,9 @@ function addRow(scenario, impl, result) {
   rows.push(row);
   const figure = row.error
     ? `could not run: ${row.error}`
-    : `${fmtInt(row.rate)} msg/s${row.p99 !== undefined ? `, p99 ${fmtMs(row.p99)} ms` : ''}`;
-  log(`  ${scenario.padEnd(9)} ${row.label.padEnd(32)} ${figure}`);
+    : `${fmtInt(row.rate)} msg/s` +
+      (row.p99 !== undefined ? `, p50 ${fmtMs(row.p50)} ms, p99 ${fmtMs(row.p99)} ms` : '');
+  log(`  ${scenario.padEnd(11)} ${row.label.padEnd(32)} ${figure}`);
   return row;
 }
 
@@ -459,52 +470,97 @@ async function emitGroup() {
   }
 }
 
+/** The latency scenarios: the same emit -> handler measurement at two steady send rates. */
+const LATENCY_RATES = { latency: SIZES.latencyRate, 'latency-100': SIZES.latency100Rate };
+
 async function latencyGroup() {
+  const nsqd = await NsqdProcess.start();
+  try {
+    for (const [scenario, rate] of Object.entries(LATENCY_RATES)) {
+      if (!want(scenario)) continue;
+      await latencyRows(scenario, rate, nsqd);
+    }
+  } finally {
+    await nsqd.destroy();
+  }
+}
+
+async function latencyRows(scenario, rate, nsqd) {
   log(
-    `latency: emit -> handler in one process at ${SIZES.latencyRate} msg/s, ` +
+    `${scenario}: emit -> handler in one process at ${fmtInt(rate)} msg/s, ` +
       `${SIZES.latencyWarmupMs / 1000} s warm-up + ${SIZES.latencyMs / 1000} s recorded`,
   );
-  const nsqd = await NsqdProcess.start();
   const base = {
-    rate: SIZES.latencyRate,
+    rate,
     durationMs: SIZES.latencyMs,
     warmupMs: SIZES.latencyWarmupMs,
     nsqd: [nsqd.tcpAddress],
     channel: CHANNEL,
     capMs: SIZES.latencyMs + SIZES.latencyWarmupMs,
   };
-  try {
-    for (const impl of ['ours', 'ours-nobuf', 'nnt', 'nsqjs'])
-      await row('latency', impl, async () => {
-        const topic = `latency-${impl}`;
-        await createTopic(nsqd.httpAddress, topic, CHANNEL);
-        try {
-          if (impl !== 'ours-nobuf') return await runChild('latency', impl, { ...base, topic });
-          // The same with nsqd's per-client output buffering off (IDENTIFY output_buffer_size
-          // -1): shows how much of ours' latency is nsqd holding messages to fill 16 KB.
-          const r = await runChild('latency', 'ours', {
-            ...base,
-            topic,
-            serverOptions: { outputBufferSize: -1 },
-          });
-          return { ...r, note: ['nsqd output buffering off', r.note].filter(Boolean).join('; ') };
-        } finally {
-          await deleteTopic(nsqd.httpAddress, topic);
-        }
-      });
-    for (const impl of ['nats', 'redis'])
-      await row('latency', impl, () =>
-        runChild('latency', impl, { ...base, subject: `bench.latency.${impl}` }),
-      );
-    await row('latency', 'rmq', async () => {
-      const queue = 'bench-latency';
-      await rmqQueue(queue);
+  for (const impl of ['ours', 'ours-nobuf', 'nnt', 'nsqjs'])
+    await row(scenario, impl, async () => {
+      const topic = `${scenario}-${impl}`;
+      await createTopic(nsqd.httpAddress, topic, CHANNEL);
       try {
-        return await runChild('latency', 'rmq', { ...base, queue, subject: 'bench.latency' });
+        if (impl !== 'ours-nobuf') return await runChild(scenario, impl, { ...base, topic });
+        // The same with nsqd's per-client output buffering off (IDENTIFY output_buffer_size
+        // -1): shows how much of ours' latency is nsqd holding messages to fill 16 KB.
+        const r = await runChild(scenario, 'ours', {
+          ...base,
+          topic,
+          serverOptions: { outputBufferSize: -1 },
+        });
+        return { ...r, note: ['nsqd output buffering off', r.note].filter(Boolean).join('; ') };
       } finally {
-        await rmqDelete(queue);
+        await deleteTopic(nsqd.httpAddress, topic);
       }
     });
+  for (const impl of ['nats', 'redis'])
+    await row(scenario, impl, () =>
+      runChild(scenario, impl, { ...base, subject: `bench.${scenario}.${impl}` }),
+    );
+  await row(scenario, 'rmq', async () => {
+    const queue = `bench-${scenario}`;
+    await rmqQueue(queue);
+    try {
+      return await runChild(scenario, 'rmq', { ...base, queue, subject: `bench.${scenario}` });
+    } finally {
+      await rmqDelete(queue);
+    }
+  });
+}
+
+/**
+ * Request/response through an echo handler, one request at a time (rpc) and 100 outstanding
+ * (rpc-100): ours over nsqd, and Nest's NATS and Redis transports (their request/response needs
+ * no queue set up, unlike RabbitMQ's reply queue).
+ */
+async function rpcGroup() {
+  const nsqd = await NsqdProcess.start();
+  // The names a user would pick; every row is its own process, so rows do not share replies.
+  const names = { topic: 'rpc-bench', channel: 'c', subject: 'rpc-bench' };
+  try {
+    for (const scenario of ['rpc', 'rpc-100']) {
+      if (!want(scenario)) continue;
+      const seq = scenario === 'rpc';
+      const n = seq ? SIZES.rpc : SIZES.rpcConcurrent;
+      const warmup = seq ? SIZES.rpcWarmup : Math.min(2000, Math.floor(n / 10));
+      const outstanding = seq ? 1 : SIZES.rpcOutstanding;
+      log(
+        `${scenario}: ${n} request/response round trips, ${outstanding} outstanding, ` +
+          `after ${warmup} warm-up`,
+      );
+      const cfg = { ...names, n, warmup, outstanding, nsqd: [nsqd.tcpAddress], capMs: SIZES.capMs };
+      for (const impl of ['ours', 'nats', 'redis'])
+        await row(scenario, impl, async () => {
+          try {
+            return await runChild(scenario, impl, cfg);
+          } finally {
+            if (impl === 'ours') await deleteTopic(nsqd.httpAddress, names.topic);
+          }
+        });
+    }
   } finally {
     await nsqd.destroy();
   }
@@ -567,14 +623,19 @@ async function scaleGroup() {
 const fmtInt = (x) => (x === undefined ? '' : Math.round(x).toLocaleString('en-US'));
 const fmtMs = (x) => (x === undefined ? '' : x < 10 ? x.toFixed(2) : x.toFixed(1));
 
-/** Adds `ratio` to every row: throughput / ours, or for latency rows p99 / ours (lower wins). */
+/**
+ * The figure each row is compared on: a latency quantile for rows that measure latency (lower
+ * wins; p99 for latency rows, p50 for one-at-a-time round trips), else throughput.
+ */
+const RATIO_ON = { latency: 'p99', 'latency-100': 'p99', rpc: 'p50' };
+
+/** Adds `ratio` to every row: its compared figure / ours'. */
 function addRatios() {
   for (const r of rows) {
     const ours = rows.find((o) => o.scenario === r.scenario && o.impl === 'ours' && !o.error);
     if (!ours || r.error) continue;
-    if (r.scenario === 'latency') {
-      if (r.p99 !== undefined && ours.p99) r.ratio = r.p99 / ours.p99;
-    } else if (r.rate !== undefined && ours.rate) r.ratio = r.rate / ours.rate;
+    const key = RATIO_ON[r.scenario] ?? 'rate';
+    if (r[key] !== undefined && ours[key]) r.ratio = r[key] / ours[key];
   }
 }
 
@@ -664,6 +725,13 @@ function machine() {
   };
 }
 
+/** Scenario groups that run more than one scenario (each can be chosen with --only). */
+const GROUP_MEMBERS = {
+  emit: ['emit', 'emit-seq'],
+  latency: ['latency', 'latency-100'],
+  rpc: ['rpc', 'rpc-100'],
+};
+
 // ---- main -----------------------------------------------------------------------------------
 
 async function main() {
@@ -678,11 +746,12 @@ async function main() {
     ['consume', consumeGroup],
     ['emit', emitGroup],
     ['latency', latencyGroup],
+    ['rpc', rpcGroup],
     ['memory', memoryGroup],
     ['scale', scaleGroup],
   ];
   for (const [name, group] of groups) {
-    const members = name === 'emit' ? ['emit', 'emit-seq'] : [name];
+    const members = GROUP_MEMBERS[name] ?? [name];
     if (!members.some(want) || stopping) continue;
     try {
       await group();
@@ -703,10 +772,16 @@ async function main() {
   process.stdout.write(
     `\n${text}\n\n` +
       `msg/s: from first to last message (consume, scale, memory), until all acknowledged (emit), ` +
-      `calls/s (emit-seq), achieved send rate (latency).\n` +
-      `vs ours: msg/s relative to ours; latency rows: p99 relative to ours (lower is better).\n` +
-      `p50/p99/max: per-call time (emit-seq); emit -> handler with client and server in one process at ` +
-      `${fmtInt(SIZES.latencyRate)} msg/s, ${SIZES.latencyWarmupMs / 1000} s warm-up + ${SIZES.latencyMs / 1000} s recorded (latency).\n` +
+      `calls/s (emit-seq, rpc), achieved send rate (latency, latency-100), requests/s until the last ` +
+      `reply (rpc-100).\n` +
+      `vs ours: msg/s relative to ours (higher is better); latency rows: p99 relative to ours, rpc: p50 ` +
+      `relative to ours (lower is better).\n` +
+      `p50/p99/max: per-call time (emit-seq), per round trip (rpc); emit -> handler with client and server in one process at ` +
+      `${fmtInt(SIZES.latencyRate)} msg/s (latency) and ${fmtInt(SIZES.latency100Rate)} msg/s (latency-100), ` +
+      `${SIZES.latencyWarmupMs / 1000} s warm-up + ${SIZES.latencyMs / 1000} s recorded; ` +
+      `send() -> echo handler -> reply, awaited, client and server in one process (rpc: ` +
+      `${fmtInt(SIZES.rpc)} one at a time after ${SIZES.rpcWarmup} warm-up; rpc-100: ` +
+      `${fmtInt(SIZES.rpcConcurrent)} with ${SIZES.rpcOutstanding} outstanding).\n` +
       `RSS: of the row's process at its end. maxInFlight / RDY / prefetch ${MAX_IN_FLIGHT} everywhere.\n` +
       `${PAYLOAD_SIZE}-byte JSON bodies; Nest's NATS/Redis/RMQ wrap them as { pattern, data }.\n` +
       `Machine: ${info.cpu}, ${info.cores} cores, ${info.memoryGB} GB, ${info.os}, node ${info.node}, ` +

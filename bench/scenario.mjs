@@ -258,6 +258,76 @@ async function latency() {
   };
 }
 
+/**
+ * Request/response through an echo handler, client and server in this process: one request at
+ * a time after cfg.warmup (rpc: calls/s, per-call p50/p99/max), or cfg.outstanding in flight
+ * (rpc-100: requests/s until the last reply). Every reply is checked against its request.
+ */
+async function rpc() {
+  const server = await impl.rpcServer(cfg);
+  cleanup.push(() => server.close());
+  const client = await impl.rpcClient(cfg);
+  cleanup.push(() => client.close());
+  const outstanding = cfg.outstanding ?? 1;
+  const deadline = { at: Infinity };
+  let wrong = 0;
+  let failed = 0;
+  let firstError;
+  // A reply that is not the request's data would make the figures meaningless: count it.
+  const call = async (i) => {
+    const data = payload(i);
+    const reply = await client.send(data);
+    if (reply?.id !== data.id || reply?.pad !== data.pad) wrong++;
+  };
+  const run = async (n, latencies) => {
+    let started = 0;
+    let done = 0;
+    const worker = async () => {
+      while (started < n && now() < deadline.at) {
+        const i = started++;
+        const t = now();
+        try {
+          await call(i);
+          done++;
+          latencies?.push(now() - t);
+        } catch (err) {
+          failed++;
+          firstError ??= err;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: outstanding }, worker));
+    return done;
+  };
+  // Warm-up: JIT, connections, and our reply topic's consumer, which starts with the client.
+  await run(cfg.warmup, undefined);
+  wrong = 0;
+  failed = 0;
+  firstError = undefined;
+  const latencies = outstanding === 1 ? [] : undefined;
+  const t0 = now();
+  deadline.at = t0 + cfg.capMs;
+  const done = await run(cfg.n, latencies);
+  const seconds = (now() - t0) / 1000;
+  if (done === 0) throw new Error(`every request failed: ${reason(firstError)}`);
+  return {
+    msgs: done,
+    seconds: round(seconds, 3),
+    rate: Math.round(done / seconds),
+    ...(latencies ? summarize(latencies) : {}),
+    rssMB: mb(rss()),
+    note: [
+      outstanding === 1 ? 'one at a time' : `${outstanding} outstanding`,
+      'echo handler, client and server in one process',
+      done + failed < cfg.n ? `stopped at the ${cfg.capMs / 1000} s cap: ${done}/${cfg.n}` : '',
+      failed ? `${failed} failed: ${reason(firstError)}` : '',
+      wrong ? `${wrong} replies were not the request's data` : '',
+    ]
+      .filter(Boolean)
+      .join('; '),
+  };
+}
+
 const scenarios = {
   consume: () => consume(),
   scale: () => consume(),
@@ -265,7 +335,13 @@ const scenarios = {
   emit: () => emit(),
   'emit-seq': () => emitSequential(),
   latency: () => latency(),
+  'latency-100': () => latency(),
+  rpc: () => rpc(),
+  'rpc-100': () => rpc(),
 };
+
+/** An error's message; Nest hands RPC errors over as plain objects, shown as JSON. */
+const reason = (err) => err?.message ?? JSON.stringify(err);
 
 function round(x, digits) {
   const f = 10 ** digits;

@@ -8,7 +8,8 @@ export {
   type NsqServerOptions,
 } from './nest/server-nsq.js';
 export { NsqContext, type NsqMessageInfo } from './nest/nsq-context.js';
-export { ClientNsq, type NsqClientEvents, type NsqClientOptions } from './nest/client-nsq.js';
+export { ClientNsq, type NsqClientEvents } from './nest/client-nsq.js';
+export type { NsqClientOptions } from './nest/client-options.js';
 export { NsqRequestError } from './nest/reply-inbox.js';
 export { NsqRecord, NsqRecordBuilder, type NsqRecordOptions } from './nest/nsq-record.js';
 export { NsqModule, type NsqModuleAsyncOptions, type NsqModuleOptions } from './nest/nsq.module.js';

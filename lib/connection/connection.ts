@@ -1,15 +1,16 @@
 import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, type ConnectionOptions as TlsOptions } from 'node:tls';
-import { NsqConnectionError, NsqProtocolError, NsqResponseError } from '../errors.js';
+import { NsqConnectionError, NsqProtocolError, type NsqResponseError } from '../errors.js';
 import * as commands from '../protocol/commands.js';
 import { isFatalError, parseErrorFrame } from '../protocol/error-frame.js';
 import { FrameDecoder, FrameType, type Frame } from '../protocol/frames.js';
-import { isIp, parseAddress } from './address.js';
+import { parseAddress } from './address.js';
 import { SilenceWatch } from './heartbeat.js';
-import { identifyBody, parseIdentity, unrequestedFeatures, type Identity } from './identify.js';
+import { negotiate, refusedOutputBufferTimeout } from './handshake.js';
+import type { Identity } from './identify.js';
 import { Outbox } from './outbox.js';
 import type { ConnectionOptions } from './settings.js';
-import { deflateCodec, snappyCodec, type CodecIo, type StreamCodec } from './stream-codecs.js';
+import type { StreamCodec } from './stream-codecs.js';
+import { startTls } from './tls.js';
 
 /**
  * connecting: TCP connect under way. negotiating: magic, IDENTIFY, TLS, compression, AUTH.
@@ -33,14 +34,6 @@ export interface ConnectionHandlers {
 /** A message frame's bytes besides the body: size, type, timestamp, attempts, id. */
 const MESSAGE_OVERHEAD = 4 + 4 + 8 + 2 + 16;
 const MIN_FRAME_LIMIT = 64 * 1024;
-
-function refusedOutputBufferTimeout(err: unknown): boolean {
-  return (
-    err instanceof NsqResponseError &&
-    err.code === 'E_BAD_BODY' &&
-    /output buffer timeout \(-?\d+\) is invalid/.test(err.message)
-  );
-}
 
 const HEARTBEAT = '_heartbeat_';
 /** How long close() waits for the socket to end before destroying it. */
@@ -166,66 +159,31 @@ export class NsqConnection {
     socket.setNoDelay(true);
     this.attach(socket);
     await new Promise<void>((resolve) => socket.once('connect', resolve));
-    if (this.currentState !== 'connecting') throw this.cutShort();
+    if (this.currentState !== 'connecting') throw closedDuringHandshake(this.address);
     this.currentState = 'negotiating';
-    this.writeNow([commands.MAGIC_V2, ...commands.identify(identifyBody(o))]);
-    const identity = parseIdentity(await this.handshakeAnswer('IDENTIFY'), this.address);
-    const unrequested = unrequestedFeatures(identity, o);
-    if (unrequested.length) {
-      throw new NsqProtocolError(
-        `nsqd at ${this.address} turned on ${unrequested.join(', ')}, which this client did not ask for; ` +
-          'refusing the connection (enable the option if nsqd requires it)',
-      );
-    }
-
-    if (o.tls !== false && !identity.tls_v1) {
-      throw new NsqConnectionError(
-        `TLS was asked for but nsqd at ${this.address} does not offer it ` +
-          '(start nsqd with --tls-cert and --tls-key, or set tls: false)',
-        this.address,
-      );
-    }
-    if (identity.tls_v1) {
-      await this.upgradeTls(host, o.tls === true ? {} : (o.tls as TlsOptions));
-      await this.expectOk('TLS');
-    }
-    if (identity.deflate || identity.snappy) {
-      const io: CodecIo = {
+    const identity = await negotiate(this.address, o, {
+      write: (parts) => this.writeNow(parts),
+      answer: (step) => this.handshakeAnswer(step),
+      upgradeTls: async (tls) => {
+        const onFailed = (error: Error) => this.destroy(error);
+        const { secure, ready } = startTls(this.socket!, host, tls, this.address, onFailed);
+        this.attach(secure);
+        await ready;
+      },
+      codecIo: {
         onDecoded: (b) => this.onDecoded(b),
         writeSocket: (b) => this.socket?.write(b),
         onError: (err) => this.undecodable(err),
-      };
-      const codec = identity.deflate
-        ? deflateCodec(identity.deflate_level || o.deflateLevel, io)
-        : await snappyCodec(io);
-      if (this.currentState !== 'negotiating') throw this.cutShort();
-      this.installCodec(codec);
-      await this.expectOk(identity.deflate ? 'deflate' : 'snappy');
-    }
-    if (identity.auth_required) {
-      if (!o.authSecret) {
-        throw new NsqConnectionError(
-          `nsqd at ${this.address} requires AUTH: set the authSecret option`,
-          this.address,
-        );
-      }
-      this.writeNow(commands.auth(o.authSecret.reveal()));
-      await this.handshakeAnswer('AUTH');
-    }
-    // An authSecret without auth_required is not sent: nsqd would answer a fatal E_AUTH_DISABLED.
-    if (this.currentState !== 'negotiating') throw this.cutShort();
+      },
+      installCodec: (codec) => this.installCodec(codec),
+      stillNegotiating: () => {
+        if (this.currentState !== 'negotiating') throw closedDuringHandshake(this.address);
+      },
+    });
     this.currentState = 'ready';
     this.silence.start();
     this.decoder.stream((type, data) => this.onFrame(type, data));
     return identity;
-  }
-
-  /** The connection was closed or timed out while a handshake step awaited. */
-  private cutShort(): NsqConnectionError {
-    return new NsqConnectionError(
-      `Connection to ${this.address} closed during handshake`,
-      this.address,
-    );
   }
 
   private attach(socket: Socket): void {
@@ -293,43 +251,6 @@ export class NsqConnection {
       throw err;
     }
     return frame.data.toString();
-  }
-
-  private async expectOk(step: string): Promise<void> {
-    const answer = await this.handshakeAnswer(step);
-    if (answer !== 'OK') {
-      throw new NsqProtocolError(`Expected OK after ${step} from ${this.address}, got ${answer}`);
-    }
-  }
-
-  private async upgradeTls(host: string, tlsOptions: TlsOptions): Promise<void> {
-    const raw = this.socket!;
-    raw.removeAllListeners('data');
-    raw.removeAllListeners('close');
-    raw.removeAllListeners('error');
-    raw.on('error', () => {}); // reported through the TLS socket
-    // The certificate is checked against the address the user gave: an IP SAN for an IP, the
-    // DNS name otherwise (Node would check 'localhost' without `host`); `servername` overrides.
-    const secure = tlsConnect({
-      host,
-      servername: isIp(host) ? undefined : host,
-      ...tlsOptions,
-      socket: raw,
-    });
-    // Registered before attach() so that a failed handshake (e.g. an untrusted certificate) says TLS.
-    const handshakeFailed = (err: Error) =>
-      this.destroy(
-        new NsqConnectionError(
-          `TLS handshake with nsqd at ${this.address} failed: ${err.message} ` +
-            '(check the tls option: ca, servername, rejectUnauthorized)',
-          this.address,
-          { cause: err },
-        ),
-      );
-    secure.once('error', handshakeFailed);
-    this.attach(secure);
-    await new Promise<void>((resolve) => secure.once('secureConnect', resolve));
-    secure.off('error', handshakeFailed);
   }
 
   /** Switches the stream codec; bytes already read past the switch point go through it. */
@@ -410,13 +331,11 @@ export class NsqConnection {
     this.outbox.clear();
     this.handshakeWaiter = undefined;
     this.markClosed();
-    this.failConnect?.(
-      error ??
-        new NsqConnectionError(
-          `Connection to ${this.address} closed during handshake`,
-          this.address,
-        ),
-    );
+    this.failConnect?.(error ?? closedDuringHandshake(this.address));
     this.handlers.onClose(error);
   }
 }
+
+/** The connection was closed or timed out while a handshake step awaited. */
+const closedDuringHandshake = (address: string) =>
+  new NsqConnectionError(`Connection to ${address} closed during handshake`, address);

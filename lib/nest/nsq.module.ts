@@ -1,5 +1,6 @@
 import { Module, type DynamicModule, type ModuleMetadata, type Provider } from '@nestjs/common';
-import { ClientNsq, type NsqClientOptions } from './client-nsq.js';
+import { ClientNsq } from './client-nsq.js';
+import type { NsqClientOptions } from './client-options.js';
 import { NsqHealthIndicator } from './nsq-health.indicator.js';
 import { NSQ_MODULE_OPTIONS } from './constants.js';
 

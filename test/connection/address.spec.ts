@@ -6,16 +6,7 @@ import {
   parseAddress,
 } from '../../lib/connection/address.js';
 import { NsqConnectionError, NsqError, NsqValidationError } from '../../lib/errors.js';
-
-/** Catches what `fn` throws (failing the test if it returns). */
-function thrownBy(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a throw');
-}
+import { thrownBy } from '../harness/thrown.js';
 
 describe('parseAddress', () => {
   it.each([

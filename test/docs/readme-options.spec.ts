@@ -2,7 +2,7 @@
 // a row per option, its default and its one-line doc. UPDATE_README=1 rewrites the tables.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connectionSchema } from '../../lib/connection/settings.js';
-import { clientSchema } from '../../lib/nest/client-nsq.js';
+import { clientSchema } from '../../lib/nest/client-options.js';
 import { serverSchema } from '../../lib/nest/server-options.js';
 import { defaultText, type OptionSpec } from '../../lib/options.js';
 

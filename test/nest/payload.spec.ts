@@ -8,6 +8,7 @@ import {
   parseDeadLetter,
   type NsqDeadLetter,
 } from '../../lib/nest/payload.js';
+import { thrownBy } from '../harness/thrown.js';
 
 /** What encodeBody produced, as the bytes that would be published. */
 const toBytes = (body: Buffer | string): Buffer =>
@@ -25,16 +26,6 @@ function letter(overrides: Partial<NsqDeadLetter> = {}): NsqDeadLetter {
     body: Buffer.from('{"order":42}'),
     ...overrides,
   };
-}
-
-/** Catches what `fn` throws (failing the test if it returns). */
-function thrownBy(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a throw');
 }
 
 describe('encodeBody', () => {
