@@ -126,13 +126,13 @@ export const connectionSchema: OptionsSchema<NsqConnectionSettings> = {
     25,
     isInt(-1, MAX_TIMER_MS),
     `an integer -1..${MAX_TIMER_MS} (ms)`,
-    "ms nsqd may hold messages before flushing (nsqd's default is 250); -1 turns the timer off",
+    "ms nsqd may hold messages before flushing (nsqd's default 250); -1 turns the timer off, so use it only with outputBufferSize -1",
   ),
   outputBufferSize: spec(
     4096,
     isInt(-1),
     'an integer >= -1',
-    "bytes nsqd buffers before writing (nsqd's default 16 KiB adds latency); -1 turns buffering off",
+    "bytes nsqd buffers before writing (nsqd's default 16 KiB adds latency); -1 turns buffering off: about 0.5 ms per message instead of up to outputBufferTimeout at low rates, 15-25 % less consume throughput (request and reply consumers use -1)",
   ),
   sampleRate: spec(
     0,
