@@ -48,13 +48,15 @@ export interface NsqConnectionSettings {
   /**
    * Bytes nsqd buffers before writing to this client. Default 4096: at 10 000 msg/s the buffer
    * fills in about 2 ms, where nsqd's default of 16 KiB holds messages about 7 ms; consume
-   * throughput is the same. -1 turns buffering off (lowest latency, far lower throughput).
+   * throughput is the same. -1 turns buffering off: about 0.5 ms from nsqd to handler at any
+   * rate, for 15-25 % less consume throughput (request and reply consumers use it).
    */
   outputBufferSize?: number;
   /**
    * ms nsqd may hold messages in its output buffer before flushing them to this client: the
    * latency floor of a quiet channel. Default 25 (nsqd's --min-output-buffer-timeout; nsqd's
-   * own default is 250). -1 turns the timer off; see also outputBufferSize -1 (no buffering).
+   * own default is 250). -1 turns the timer off: nsqd then flushes only when its buffer fills
+   * or RDY is used up, so use it only with outputBufferSize -1.
    */
   outputBufferTimeout?: number;
 }
