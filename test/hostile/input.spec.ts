@@ -169,6 +169,17 @@ describe('messages and requests from hostile producers', () => {
   });
 });
 
+describe('port mix-ups', () => {
+  it("nsqd's HTTP port given as its TCP address gets an error that says so", async () => {
+    const httpPort = new URL(api.httpUrl).host;
+    const producer = new Producer({ nsqd: [httpPort] });
+    await expect(producer.publish('t', 'x')).rejects.toThrow(
+      /answered with HTTP: is it nsqd's HTTP port \(4151 by default\) instead of its TCP port/,
+    );
+    await producer.close();
+  });
+});
+
 describe('malformed dead letters and bodies', () => {
   it('invalid UTF-8 inside a JSON body is undecodable, not silently replaced', () => {
     const body = Buffer.concat([Buffer.from('{"a":"'), Buffer.from([0xc3]), Buffer.from('"}')]);
