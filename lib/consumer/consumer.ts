@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Identity } from '../connection/identify.js';
 import { resolveConnectionOptions } from '../connection/settings.js';
-import { NsqError, NsqValidationError } from '../errors.js';
+import { NsqConnectionError, NsqValidationError } from '../errors.js';
 import { rejectUnknownOptions, resolveOptions } from '../options.js';
 import { assertChannelName, assertTopicName } from '../protocol/names.js';
 import { BackoffState, DEFAULT_BACKOFF } from './backoff.js';
@@ -163,9 +163,12 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
       await this.pool.start();
     } catch (err) {
       await this.close();
-      throw new NsqError(`Consumer(${this.topic}/${this.channel}) ${(err as Error).message}`, {
-        cause: err,
-      });
+      const first = (err as Error).cause;
+      throw new NsqConnectionError(
+        `Consumer(${this.topic}/${this.channel}) ${(err as Error).message}`,
+        undefined,
+        { cause: first, code: (first as { code?: string } | undefined)?.code },
+      );
     }
   }
 

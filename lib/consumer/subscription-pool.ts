@@ -81,6 +81,7 @@ export class SubscriptionPool {
     if (errors) {
       throw new NsqError(
         `could not subscribe on any nsqd: ${errors.map((e) => e.message).join('; ')}`,
+        { cause: errors[0] },
       );
     }
   }

@@ -83,7 +83,10 @@ export class ReplyInbox {
         () =>
           fail(
             new NsqRequestError(
-              `No reply to the request on topic "${topic}" within requestTimeout ${requestTimeout} ms`,
+              `No reply to the request on topic "${topic}" within requestTimeout ${requestTimeout} ms` +
+                (this.settings.lookupd.length
+                  ? ''
+                  : ' (if nothing consumes the topic, a client with the lookupd option finds out in about 1 s)'),
               'ERR_NSQ_REQUEST_TIMEOUT',
               topic,
             ),

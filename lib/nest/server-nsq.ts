@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { Logger } from '@nestjs/common';
 import {
@@ -27,6 +28,7 @@ import {
 import { routeOfPattern } from './patterns.js';
 import { requestRunner } from './request-runner.js';
 import {
+  HANDLER_EXTRAS,
   HANDLER_OVERRIDES,
   serverSchema,
   type NsqHandlerOptions,
@@ -113,6 +115,8 @@ export class ServerNsq
   private createRoute(pattern: string, handler: NestHandler): Route {
     const { topic, channel } = routeOfPattern(pattern, this.options.channel);
     const extras = (handler.extras ?? {}) as NsqHandlerOptions;
+    // Nest types handler extras loosely: a typo here would silently read nothing.
+    rejectUnknownOptions(`ServerNsq: handler ${pattern}`, HANDLER_EXTRAS, extras);
     const settings: ConsumerOptions & NsqServerOptions = { ...this.options };
     for (const key of HANDLER_OVERRIDES) {
       if (extras[key] !== undefined) (settings as Record<string, unknown>)[key] = extras[key];
@@ -147,6 +151,12 @@ export class ServerNsq
           handle: (context, produce, respond) => this.handleRequest(context, produce, respond),
           shutdown: this.shutdown.signal,
         });
+    if (handler.isEventHandler && !deadLetterTopic && !this.options.onDiscard) {
+      this.logger.warn(
+        `${pattern}: a message given up (after maxAttempts, or undecodable) is logged and dropped; ` +
+          'set deadLetterTopic or onDiscard to keep it',
+      );
+    }
     const consumer: Consumer = new Consumer(topic, channel, run, {
       // A request waits for nobody: nsqd writes it at once instead of holding it in its output
       // buffer for up to outputBufferTimeout (25 ms a hop). Events keep the buffer.
@@ -224,9 +234,14 @@ export class ServerNsq
     maxAttempts: number,
   ): Promise<void> {
     const letter = deadLetterOf(message, reason, maxAttempts);
+    const where = deadLetterTopic
+      ? `dead-lettered to ${deadLetterTopic}`
+      : this.options.onDiscard
+        ? 'handed to onDiscard'
+        : `dropped (no deadLetterTopic or onDiscard); body: ${preview(letter.body)}`;
     this.logger.warn(
       `Gave up on message ${letter.id} of ${letter.topic}/${letter.channel} after ${letter.attempts} attempt(s) ` +
-        `(${letter.reason}: ${letter.error})${deadLetterTopic ? `; dead-lettered to ${deadLetterTopic}` : ''}`,
+        `(${letter.reason}: ${letter.error}); ${where}`,
     );
     if (deadLetterTopic) await this.publishDeadLetter(message.address, deadLetterTopic, letter);
     await this.options.onDiscard?.(letter);
@@ -287,7 +302,9 @@ export class ServerNsq
     // what NSQ does about it.
     consumer.on('failed', (message, error) => {
       this.logger.warn(
-        `Handler for ${pattern} failed on message ${message.id} (attempt ${message.attempts}): ${describe(error)}`,
+        error instanceof NsqDecodeError
+          ? `Message ${message.id} of ${pattern} could not be decoded, so no handler ran: ${error.message}`
+          : `Handler for ${pattern} failed on message ${message.id} (attempt ${message.attempts}): ${describe(error)}`,
       );
     });
   }
@@ -331,4 +348,11 @@ export class ServerNsq
 function withoutListenerLimit(controller: AbortController): AbortController {
   setMaxListeners(0, controller.signal);
   return controller;
+}
+
+/** A bounded view of a body for a log line: text if it is, else base64; at most 1 KiB. */
+function preview(body: Buffer): string {
+  const head = body.subarray(0, 1024);
+  const text = isUtf8(head) ? JSON.stringify(head.toString()) : `base64:${head.toString('base64')}`;
+  return body.length > head.length ? `${text}... (${body.length} bytes)` : text;
 }

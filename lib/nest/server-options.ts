@@ -31,6 +31,11 @@ export const HANDLER_OVERRIDES = [
   'deadLetterTopic',
 ] as const;
 
+/** Every handler extra ServerNsq reads, for the unknown-key check. */
+export const HANDLER_EXTRAS = Object.fromEntries(
+  [...HANDLER_OVERRIDES, 'manualAck', 'raw'].map((key) => [key, true]),
+);
+
 export interface NsqServerOptions
   extends
     Omit<ConsumerOptions, 'onGiveUp' | 'maxInFlight' | 'maxAttempts' | 'requeueDelay' | 'backoff'>,

@@ -21,7 +21,8 @@ export interface ProducerEvents {
 export type ProducerState = 'open' | 'closing' | 'closed';
 
 const CLOSED =
-  'close() was called on this publisher: create a new ClientNsq or Producer to publish again';
+  'close() was called on this Producer: create a new one to publish again ' +
+  '(a ClientNsq opens a new one by itself on its next emit() or send())';
 
 /**
  * Publishes to nsqd: PUB, MPUB and DPUB, with same-tick publishes to a topic coalesced into

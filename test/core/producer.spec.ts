@@ -289,7 +289,7 @@ describe('Producer batching', () => {
     await producer.close();
     await expect(before).resolves.toBeUndefined();
     await expect(producer.publish(topic, 'x')).rejects.toThrow(
-      /close\(\) was called on this publisher/,
+      /close\(\) was called on this Producer/,
     );
     expect((await shared.api.topicStats(topic))?.message_count).toBe(1);
   });

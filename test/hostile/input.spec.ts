@@ -106,6 +106,36 @@ describe('options nobody reads', () => {
   });
 });
 
+@Controller()
+class TypoController {
+  @EventPattern<string>('typo/c', { maxInflight: 3 } as never)
+  handle() {
+    return undefined;
+  }
+}
+
+describe('handler extras nobody reads', () => {
+  it('a typo in @EventPattern extras fails listen() with a did-you-mean', async () => {
+    const moduleRef = await Test.createTestingModule({ controllers: [TypoController] }).compile();
+    const app = moduleRef.createNestMicroservice({
+      strategy: new ServerNsq({ nsqd: [nsqd] }),
+      logger: false,
+    });
+    await expect(app.listen()).rejects.toThrow(
+      /ServerNsq: handler typo\/c: unknown option maxInflight; did you mean maxInFlight\?/,
+    );
+    await app.close();
+  });
+
+  it('listen() against no reachable nsqd rejects with the connection error code', async () => {
+    const consumer = new Consumer('t', 'c', noop, { nsqd: ['127.0.0.1:1'] });
+    await expect(consumer.start()).rejects.toMatchObject({
+      code: 'ECONNREFUSED',
+      message: expect.stringMatching(/could not subscribe on any nsqd: .*ECONNREFUSED/),
+    });
+  });
+});
+
 const letters: NsqDeadLetter[] = [];
 let bigCalls = 0;
 @Controller()
