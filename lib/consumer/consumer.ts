@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Identity } from '../connection/identify.js';
 import { resolveConnectionOptions } from '../connection/settings.js';
-import { NsqConnectionError, NsqValidationError } from '../errors.js';
+import { NsqConnectionError, NsqError, NsqValidationError } from '../errors.js';
 import { rejectUnknownOptions, resolveOptions } from '../options.js';
 import { assertChannelName, assertTopicName } from '../protocol/names.js';
 import { BackoffState, DEFAULT_BACKOFF } from './backoff.js';
@@ -115,6 +115,18 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
           if (this.runner.answered(message)) this.rdy.answered(sub, signal);
         },
         warning: (error) => this.emit('warning', error),
+        phantom: (sub, error) => {
+          if (!this.rdy.retire(sub)) return;
+          this.emit(
+            'warning',
+            new NsqError(
+              `${error.message}: nsqd delivered that id twice (after a restart) and now counts a ` +
+                `message in flight that this consumer does not hold; replacing the connection to ` +
+                `${sub.address} once its messages are answered`,
+              { cause: error },
+            ),
+          );
+        },
         connected: (sub, identity) => {
           this.emit('connected', sub.address, identity);
           this.rdy.add(sub, identity.max_rdy_count);

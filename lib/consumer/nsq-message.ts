@@ -17,6 +17,8 @@ export interface MessageOwner {
 /** One delivery of a message. It answers nsqd exactly once: finish() or requeue(). */
 export class NsqMessage extends DecodedMessage {
   private answer: MessageOutcome;
+  /** When this delivery arrived (ms since the epoch). */
+  readonly receivedAt = Date.now();
 
   constructor(
     data: Buffer,

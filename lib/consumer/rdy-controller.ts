@@ -20,6 +20,8 @@ interface Slot extends RdySlot {
   /** Rotation ticks since it got RDY, and whether a message came in the current tick. */
   heldTicks: number;
   gotMessage: boolean;
+  /** Being replaced: RDY 0, and closed once its messages are answered. */
+  retiring: boolean;
 }
 
 /**
@@ -60,6 +62,7 @@ export class RdyController {
       inFlight: 0,
       heldTicks: 0,
       gotMessage: false,
+      retiring: false,
     });
     this.update();
   }
@@ -94,7 +97,10 @@ export class RdyController {
   /** A message delivered on `sub` got FIN or REQ; `signal` feeds backoff. */
   answered(sub: Subscription, signal: AnswerSignal): void {
     const slot = this.slots.get(sub);
-    if (slot) slot.inFlight--;
+    if (slot) {
+      slot.inFlight--;
+      if (slot.retiring && slot.inFlight === 0) void sub.connection.close();
+    }
     if (this.backoff && !this.stopped && signal !== 'neutral') {
       const before = this.backoff.mode;
       const after = signal === 'finish' ? this.backoff.success() : this.backoff.failure();
@@ -102,6 +108,21 @@ export class RdyController {
       else if (after !== before) this.update();
     }
     if (this.short) this.scheduleUpdate();
+  }
+
+  /**
+   * Replaces a connection whose window nsqd counts smaller than it is (a phantom message in
+   * flight): it gets no more RDY, and is closed once its messages are answered; the pool then
+   * connects again, and nsqd's count starts from zero.
+   */
+  retire(sub: Subscription): boolean {
+    const slot = this.slots.get(sub);
+    if (!slot || slot.retiring) return false;
+    slot.retiring = true;
+    this.setRdy(slot, 0);
+    this.update();
+    if (slot.inFlight === 0) void sub.connection.close();
+    return true;
   }
 
   /** Closing: no more RDY changes (CLS stops intake). */
@@ -136,16 +157,19 @@ export class RdyController {
   /** Sends RDY so that the connections share maxInFlight (or backoff's 0 / 1). */
   private update(): void {
     if (this.stopped) return;
+    // A retiring connection gets RDY 0 but its messages in flight still count against the budget.
     const slots = [...this.slots.values()].filter((s) => s.sub.connection.state === 'ready');
+    const active = slots.filter((s) => !s.retiring);
     const mode = this.backoff?.mode ?? 'normal';
-    let targets: number[];
-    if (mode === 'paused') targets = slots.map(() => 0);
-    else if (mode === 'testing') targets = targetRdy(1, slots, this.rotation);
-    else targets = targetRdy(this.maxInFlight, slots, this.rotation);
+    let shares: number[];
+    if (mode === 'paused') shares = active.map(() => 0);
+    else if (mode === 'testing') shares = targetRdy(1, active, this.rotation);
+    else shares = targetRdy(this.maxInFlight, active, this.rotation);
+    const targets = slots.map((s) => (s.retiring ? 0 : shares[active.indexOf(s)]));
     const next = safeRdy(this.maxInFlight, slots, targets);
     slots.forEach((slot, i) => this.setRdy(slot, next[i]));
     this.short = next.some((v, i) => v < targets[i]);
-    this.updateRotation(slots.length);
+    this.updateRotation(active.length);
   }
 
   private setRdy(slot: Slot, count: number): void {

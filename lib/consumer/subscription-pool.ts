@@ -56,6 +56,7 @@ export class SubscriptionPool {
       message: (sub, data) => listener.message(sub, data),
       answered: (sub, message, signal) => listener.answered(sub, message, signal),
       warning: (error) => listener.warning(error),
+      phantom: (sub, error) => listener.phantom(sub, error),
       closed: (sub, error) => this.dropped(sub, error),
     };
   }

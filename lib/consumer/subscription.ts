@@ -17,10 +17,18 @@ export interface SubscriptionListener {
   closed(sub: Subscription, error: Error | undefined): void;
   /** A non-fatal error frame, e.g. E_FIN_FAILED after a message timed out at nsqd. */
   warning(error: Error): void;
+  /**
+   * nsqd refused to FIN or REQ a message that cannot have timed out: it delivered that id twice
+   * (after a restart), and now counts one message in flight forever (nsqd v1.3.0), shrinking
+   * this connection's window until the connection is replaced.
+   */
+  phantom(sub: Subscription, error: Error): void;
 }
 
 /** CLOSE_WAIT that never comes must not hold close() up. */
 const CLOSE_WAIT_TIMEOUT = 2000;
+/** How many recent answers a subscription remembers, to explain a refused FIN or REQ. */
+const REMEMBERED_ANSWERS = 1024;
 
 /** One consumer's connection to one nsqd: SUB, CLS, and the commands that answer messages. */
 export class Subscription implements MessageOwner {
@@ -29,6 +37,10 @@ export class Subscription implements MessageOwner {
   subscribed = false;
   private onSubscribed?: (error?: Error) => void;
   private onCloseWait?: () => void;
+  /** nsqd's msg-timeout for this connection, from IDENTIFY. */
+  private msgTimeout = 60_000;
+  /** Ids answered lately, with when they arrived. */
+  private readonly answeredAt = new Map<string, number>();
 
   constructor(
     readonly address: string,
@@ -40,7 +52,7 @@ export class Subscription implements MessageOwner {
     this.connection = new NsqConnection(address, options, {
       onMessage: (data) => listener.message(this, data),
       onResponse: (text) => this.onResponse(text),
-      onErrorFrame: (error, fatal) => fatal || listener.warning(error),
+      onErrorFrame: (error, fatal) => fatal || this.refusedAnswer(error),
       onNotice: (notice) => listener.warning(notice),
       onClose: (error) => {
         this.onSubscribed?.(error ?? new NsqError('connection closed'));
@@ -53,6 +65,7 @@ export class Subscription implements MessageOwner {
   /** Connects, negotiates and subscribes; rejects with nsqd's reason. */
   async subscribe(): Promise<Identity> {
     const identity = await this.connection.connect();
+    this.msgTimeout = identity.msg_timeout || this.msgTimeout;
     const subscribed = new Promise<Error | undefined>((resolve) => (this.onSubscribed = resolve));
     this.connection.write(commands.sub(this.topic, this.channel));
     const error = await subscribed;
@@ -90,13 +103,39 @@ export class Subscription implements MessageOwner {
 
   finish(message: NsqMessage): void {
     this.connection.write(commands.fin(message.id));
+    this.remember(message);
     this.listener.answered(this, message, 'finish');
   }
 
   requeue(message: NsqMessage, delayMs: number, backoff: boolean): void {
     // A delay past nsqd's --max-req-timeout would make nsqd drop the connection: clamped.
     this.connection.write(commands.req(message.id, Math.min(delayMs, MAX_REQUEUE_DELAY)));
+    this.remember(message);
     this.listener.answered(this, message, backoff ? 'failure' : 'neutral');
+  }
+
+  private remember(message: NsqMessage): void {
+    this.answeredAt.set(message.id, message.receivedAt);
+    if (this.answeredAt.size > REMEMBERED_ANSWERS) {
+      this.answeredAt.delete(this.answeredAt.keys().next().value!);
+    }
+  }
+
+  /**
+   * E_FIN_FAILED / E_REQ_FAILED / E_TOUCH_FAILED. For a message older than msg-timeout it only
+   * means the handler was too slow; for a younger one nsqd delivered its id twice.
+   */
+  private refusedAnswer(error: Error): void {
+    const id = /(?:FIN|REQ) ([0-9a-zA-Z]{16}) failed/.exec(error.message)?.[1];
+    const receivedAt = id === undefined ? undefined : this.answeredAt.get(id);
+    if (receivedAt !== undefined && Date.now() - receivedAt < this.msgTimeout) {
+      this.listener.phantom(this, error);
+      return;
+    }
+    error.message +=
+      ` (the message timed out at nsqd after msgTimeout ${this.msgTimeout} ms and was or will be ` +
+      'delivered again: call ctx.touch() / message.touch() during long work, or raise msgTimeout)';
+    this.listener.warning(error);
   }
 
   touch(message: NsqMessage): void {

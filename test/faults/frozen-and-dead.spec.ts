@@ -6,7 +6,7 @@ import { createServer as createHttpServer } from 'node:http';
 import { jest } from '@jest/globals';
 import { NsqConnection } from '../../lib/connection/connection.js';
 import { Consumer, Producer } from '../../lib/core.js';
-import { NsqdProcess, stopAll, uniqueName } from '../harness/nsq.js';
+import { NsqdApi, NsqdProcess, stopAll, uniqueName } from '../harness/nsq.js';
 import { figure, sleep } from './helpers.js';
 
 afterAll(stopAll);
@@ -17,9 +17,11 @@ describe('a frozen nsqd', () => {
     const healthy = await NsqdProcess.start();
     const producer = new Producer({
       nsqd: [frozen.tcpAddress, healthy.tcpAddress],
-      publishTimeout: 1000,
+      publishTimeout: 2000,
     });
     const topic = uniqueName('frozen');
+    // The topic made beforehand, so that the first publish is quick even on a busy machine.
+    await new NsqdApi(frozen.httpUrl).createTopic(topic);
     await producer.publish(topic, 'before'); // connected to the first, soon frozen
     process.kill(frozen.pid!, 'SIGSTOP');
     try {
@@ -36,14 +38,14 @@ describe('a frozen nsqd', () => {
       const next = Date.now();
       await producer.publish(topic, 'after');
       const nextMs = Date.now() - next;
-      figure('frozen nsqd (SIGSTOP), publishTimeout 1 s', {
+      figure('frozen nsqd (SIGSTOP), publishTimeout 2 s', {
         emitsWhileFrozen: during.length,
         outcomes: [...new Set(during)],
         allSettledAfterMs: failedAfterMs,
         nextEmitMs: nextMs,
       });
       // None waits past publishTimeout (plus the tick it is checked in); none hangs.
-      expect(failedAfterMs).toBeLessThan(2500);
+      expect(failedAfterMs).toBeLessThan(3500);
       expect(new Set(during)).toEqual(new Set(['ETIMEDOUT']));
       // The next publish goes to the healthy nsqd at once, not to the frozen one first.
       expect(nextMs).toBeLessThan(500);
