@@ -26,7 +26,10 @@ export interface ConsumerOptions extends NsqConnectionSettings {
   maxAttempts?: number;
   /** Delay before a failed message is delivered again. Default attempts x 90 s, at most 15 min. */
   requeueDelay?: RequeueDelay;
-  /** Slow intake after failures (false: off). Default { multiplier: 1000, maxDelay: 120000 }. */
+  /**
+   * Pause intake while failures are frequent (false: off). Default { multiplier: 1000,
+   * maxDelay: 120000, window: 20, failureRate: 0.5 }: half of the last 20 results failed.
+   */
   backoff?: false | Partial<BackoffSettings>;
   /** ms between nsqlookupd polls. Default 60 000. */
   lookupdPollInterval?: number;
@@ -58,7 +61,12 @@ export function defaultRequeueDelay(attempts: number): number {
 function assertBackoff(owner: string, name: string, value: unknown): void {
   if (value === false) return;
   if (typeof value !== 'object' || value === null) {
-    throw invalidOption(owner, name, 'false or { multiplier, maxDelay }', value);
+    throw invalidOption(
+      owner,
+      name,
+      'false or { multiplier, maxDelay, window, failureRate }',
+      value,
+    );
   }
   const settings = { ...DEFAULT_BACKOFF, ...value };
   if (!isMs(1)(settings.multiplier)) {
@@ -118,9 +126,12 @@ export const intakeSchema = {
   backoff: spec<false | Partial<BackoffSettings>>(
     {},
     () => true,
-    'false or { multiplier, maxDelay }',
-    'slows intake after failures; `false` turns it off',
-    { defaultText: '`{ multiplier: 1000, maxDelay: 120000 }`', assert: assertBackoff },
+    'false or { multiplier, maxDelay, window, failureRate }',
+    'pauses intake while at least `failureRate` of the last `window` results fail; `false` turns it off',
+    {
+      defaultText: '`{ multiplier: 1000, maxDelay: 120000, window: 20, failureRate: 0.5 }`',
+      assert: assertBackoff,
+    },
   ),
   drainTimeout: spec(
     30_000,

@@ -181,7 +181,7 @@ describe('Consumer: backoff', () => {
         nsqd: [shared.nsqd],
         maxInFlight: 5,
         requeueDelay: 0,
-        backoff: { multiplier: 600, maxDelay: 2000 },
+        backoff: { multiplier: 600, maxDelay: 2000, window: 1 }, // every failure counts
       },
     );
     await c.start();

@@ -137,7 +137,13 @@ describe('BackoffState', () => {
       multiplier: fc.integer({ min: 1, max: 5000 }),
       factor: fc.integer({ min: 1, max: 500 }),
     })
-    .map(({ multiplier, factor }) => ({ multiplier, maxDelay: multiplier * factor }));
+    // window 1: every failure counts, so these properties are about the pause levels alone.
+    .map(({ multiplier, factor }) => ({
+      multiplier,
+      maxDelay: multiplier * factor,
+      window: 1,
+      failureRate: 0.5,
+    }));
 
   /** A failure that counts: after the previous window elapsed. */
   const failAfterWindow = (b: BackoffState) => {
@@ -219,8 +225,76 @@ describe('BackoffState', () => {
   });
 
   it('windowElapsed outside a pause changes nothing', () => {
-    const b = new BackoffState({ multiplier: 100, maxDelay: 1000 });
+    const b = new BackoffState({ multiplier: 100, maxDelay: 1000, window: 1, failureRate: 0.5 });
     expect(b.windowElapsed()).toBe('normal');
     expect(b.level).toBe(0);
+  });
+});
+
+describe('BackoffState: failure rate', () => {
+  const rateArb = fc.record({
+    window: fc.integer({ min: 2, max: 100 }),
+    failureRate: fc.double({ min: 0.05, max: 1, noNaN: true }),
+  });
+  const make = (r: { window: number; failureRate: number }) =>
+    new BackoffState({ multiplier: 100, maxDelay: 1000, ...r });
+
+  it('with failures only, pauses once half a window of results is in', () => {
+    fc.assert(
+      fc.property(rateArb, (r) => {
+        const b = make(r);
+        const needed = Math.ceil(r.window / 2);
+        for (let k = 1; k < needed; k++) expect(b.failure()).toBe('normal');
+        expect(b.failure()).toBe('paused');
+      }),
+    );
+  });
+
+  it('never pauses while the share of failures in every window stays below the rate', () => {
+    fc.assert(
+      fc.property(
+        rateArb,
+        fc.array(fc.boolean(), { minLength: 1, maxLength: 300 }),
+        (r, failedList) => {
+          const b = make(r);
+          const seen: boolean[] = [];
+          for (const failed of failedList) {
+            seen.push(failed);
+            const last = seen.slice(-r.window);
+            const share = last.filter(Boolean).length / last.length;
+            const mustPause =
+              failed && last.length >= Math.ceil(r.window / 2) && share >= r.failureRate;
+            expect(failed ? b.failure() : b.success()).toBe(mustPause ? 'paused' : 'normal');
+            if (mustPause) return; // the rest is the pause, tested above
+          }
+        },
+      ),
+    );
+  });
+
+  it('5 % random failures with the defaults: practically never a pause', () => {
+    const b = new BackoffState({ multiplier: 100, maxDelay: 1000, window: 20, failureRate: 0.5 });
+    let pauses = 0;
+    let seed = 1;
+    const random = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
+    for (let k = 0; k < 100_000; k++) {
+      const mode = random() < 0.05 ? b.failure() : b.success();
+      if (mode === 'paused') {
+        pauses++;
+        b.windowElapsed();
+        b.success();
+      }
+    }
+    expect(pauses).toBe(0);
+  });
+
+  it('results from before a pause are forgotten once intake is back to normal', () => {
+    const b = make({ window: 10, failureRate: 0.5 });
+    for (let k = 0; k < 5; k++) b.failure();
+    expect(b.mode).toBe('paused');
+    b.windowElapsed();
+    expect(b.success()).toBe('normal');
+    // One more failure right after: not enough results yet to pause again.
+    expect(b.failure()).toBe('normal');
   });
 });
