@@ -14,5 +14,8 @@ export default {
   globalSetup: '<rootDir>/test/harness/global-setup.mjs',
   globalTeardown: '<rootDir>/test/harness/global-teardown.mjs',
   testTimeout: 60_000,
+  // A test that fails half-way can leave a consumer's reconnect timer behind: the run must still
+  // end (and fail) instead of waiting for CI's time limit. Passing runs close everything anyway.
+  forceExit: true,
   maxWorkers: 2,
 };
