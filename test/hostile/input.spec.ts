@@ -15,7 +15,8 @@ import {
   type NsqDeadLetter,
 } from '../../lib/index.js';
 import { decodeBody, NsqDecodeError } from '../../lib/nest/payload.js';
-import { sharedNsq, uniqueName, waitFor } from '../harness/nsq.js';
+import { lookupTopic } from '../../lib/lookup/lookupd.js';
+import { LookupdProcess, sharedNsq, uniqueName, waitFor } from '../harness/nsq.js';
 
 const { nsqd, api } = sharedNsq();
 const noop = () => undefined;
@@ -200,6 +201,17 @@ describe('messages and requests from hostile producers', () => {
 });
 
 describe('port mix-ups', () => {
+  it("nsqlookupd's TCP port given as its HTTP address gets an error that says so", async () => {
+    const lookupd = await LookupdProcess.start();
+    try {
+      await expect(lookupTopic(lookupd.tcpAddress, 't')).rejects.toThrow(
+        /does not speak HTTP; is this nsqlookupd's TCP port \(4160\) instead of its HTTP port \(4161\)\?/,
+      );
+    } finally {
+      await lookupd.stop();
+    }
+  });
+
   it("nsqd's HTTP port given as its TCP address gets an error that says so", async () => {
     const httpPort = new URL(api.httpUrl).host;
     const producer = new Producer({ nsqd: [httpPort] });
