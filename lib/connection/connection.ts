@@ -5,7 +5,7 @@ import { isFatalError, parseErrorFrame } from '../protocol/error-frame.js';
 import { FrameDecoder, FrameType, type Frame } from '../protocol/frames.js';
 import { parseAddress } from './address.js';
 import { SilenceWatch } from './heartbeat.js';
-import { negotiate, refusedOutputBufferTimeout } from './handshake.js';
+import { httpPortError, isHttpAnswer, negotiate, refusedOutputBufferTimeout } from './handshake.js';
 import type { Identity } from './identify.js';
 import { Outbox } from './outbox.js';
 import type { ConnectionOptions } from './settings.js';
@@ -209,15 +209,8 @@ export class NsqConnection {
 
   private onData(chunk: Buffer): void {
     this.silence.heard();
-    if (this.currentState === 'negotiating' && chunk.subarray(0, 5).toString() === 'HTTP/') {
-      // An HTTP server answered the magic: the classic mix-up of nsqd's two ports.
-      return this.destroy(
-        new NsqConnectionError(
-          `${this.address} answered with HTTP: is it nsqd's HTTP port (4151 by default) ` +
-            "instead of its TCP port (4150)? Give nsqd's TCP address",
-          this.address,
-        ),
-      );
+    if (this.currentState === 'negotiating' && isHttpAnswer(chunk)) {
+      return this.destroy(httpPortError(this.address));
     }
     if (!this.codec) return this.onDecoded(chunk);
     // A corrupt compressed stream must end this connection, not throw out of a socket event.

@@ -81,3 +81,14 @@ export function refusedOutputBufferTimeout(err: unknown): boolean {
     /output buffer timeout \(-?\d+\) is invalid/.test(err.message)
   );
 }
+
+/** An HTTP server answered the magic: the classic mix-up of nsqd's two ports. */
+export const isHttpAnswer = (chunk: Buffer): boolean =>
+  chunk.subarray(0, 5).toString('latin1') === 'HTTP/';
+
+export const httpPortError = (address: string): NsqConnectionError =>
+  new NsqConnectionError(
+    `${address} answered with HTTP: is it nsqd's HTTP port (4151 by default) instead of its ` +
+      "TCP port (4150)? Give nsqd's TCP address",
+    address,
+  );

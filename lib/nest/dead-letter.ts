@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { NsqMessage } from '../consumer/nsq-message.js';
 import { NsqDecodeError, type NsqDeadLetter } from './payload.js';
 
@@ -37,4 +38,11 @@ export function describe(error: unknown): string {
     }
   }
   return String(error);
+}
+
+/** A bounded view of a body for a log line: text if it is, else base64; at most 1 KiB. */
+export function preview(body: Buffer): string {
+  const head = body.subarray(0, 1024);
+  const text = isUtf8(head) ? JSON.stringify(head.toString()) : `base64:${head.toString('base64')}`;
+  return body.length > head.length ? `${text}... (${body.length} bytes)` : text;
 }

@@ -1,4 +1,3 @@
-import { isUtf8 } from 'node:buffer';
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { Logger } from '@nestjs/common';
 import {
@@ -16,7 +15,7 @@ import { rejectUnknownOptions, resolveOptions } from '../options.js';
 import { assertTopicName } from '../protocol/names.js';
 import { Producer } from '../producer/producer.js';
 import { NSQ_TRANSPORT, type NsqStatus } from './constants.js';
-import { deadLetterOf, describe } from './dead-letter.js';
+import { deadLetterOf, describe, preview } from './dead-letter.js';
 import { eventRunner, runToEnd, type Replier } from './event-runner.js';
 import type { NsqContext } from './nsq-context.js';
 import {
@@ -348,11 +347,4 @@ export class ServerNsq
 function withoutListenerLimit(controller: AbortController): AbortController {
   setMaxListeners(0, controller.signal);
   return controller;
-}
-
-/** A bounded view of a body for a log line: text if it is, else base64; at most 1 KiB. */
-function preview(body: Buffer): string {
-  const head = body.subarray(0, 1024);
-  const text = isUtf8(head) ? JSON.stringify(head.toString()) : `base64:${head.toString('base64')}`;
-  return body.length > head.length ? `${text}... (${body.length} bytes)` : text;
 }
