@@ -26,6 +26,7 @@ export default tseslint.config(
       'lib/producer/**',
       'lib/lookup/**',
       'lib/errors.ts',
+      'lib/lifecycle.ts',
       'lib/options.ts',
       'lib/core.ts',
     ],

@@ -173,6 +173,11 @@ export function resolveConnectionOptions(
   };
 }
 
+/** The connection settings among wider options (a client's, a server's), nothing else. */
+export function connectionSettingsOf(options: object): NsqConnectionSettings {
+  return Object.fromEntries(Object.entries(options).filter(([key]) => key in connectionSchema));
+}
+
 /** Settings with the AUTH secret wrapped, for objects that keep the user's options. */
 export function hideSecret<T extends NsqConnectionSettings>(settings: T): T {
   if (settings && typeof settings.authSecret === 'string') {

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Identity } from '../connection/identify.js';
 import { resolveConnectionOptions } from '../connection/settings.js';
 import { NsqConnectionError, NsqError, NsqValidationError } from '../errors.js';
+import { Lifecycle } from '../lifecycle.js';
 import { rejectUnknownOptions, resolveOptions } from '../options.js';
 import { assertChannelName, assertTopicName } from '../protocol/names.js';
 import { BackoffState, DEFAULT_BACKOFF } from './backoff.js';
@@ -43,10 +44,7 @@ export interface ConsumerConnectionInfo {
 export class Consumer extends EventEmitter<ConsumerEvents> {
   readonly maxInFlight: number;
   readonly maxAttempts: number;
-  /** Resolves once close() has finished. */
-  readonly closed: Promise<void>;
-  private currentState: ConsumerState = 'idle';
-  private markClosed!: () => void;
+  private readonly life = new Lifecycle<'idle' | 'running'>('idle');
   private readonly drainTimeout: number;
   private readonly pool: SubscriptionPool;
   private readonly rdy: RdyController;
@@ -74,7 +72,6 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     this.maxInFlight = o.maxInFlight!;
     this.maxAttempts = o.maxAttempts!;
     this.drainTimeout = o.drainTimeout!;
-    this.closed = new Promise((resolve) => (this.markClosed = resolve));
     const delay = o.requeueDelay!;
     const backoff = o.backoff!;
     this.rdy = new RdyController(
@@ -142,7 +139,12 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   }
 
   get state(): ConsumerState {
-    return this.currentState;
+    return this.life.state;
+  }
+
+  /** Resolves once close() has finished. */
+  get closed(): Promise<void> {
+    return this.life.closed;
   }
 
   /** Messages delivered and not yet answered. */
@@ -169,8 +171,8 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
    * (failed addresses keep retrying); rejects only when nothing at all could be reached.
    */
   async start(): Promise<void> {
-    if (this.currentState !== 'idle') return;
-    this.currentState = 'running';
+    if (this.life.state !== 'idle') return;
+    this.life.state = 'running';
     try {
       await this.pool.start();
     } catch (err) {
@@ -189,15 +191,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
    * left), flushes every FIN/REQ to nsqd and closes the connections.
    */
   close(timeoutMs = this.drainTimeout): Promise<void> {
-    if (this.currentState === 'idle' || this.currentState === 'running') {
-      this.currentState = 'closing';
-      const done = () => {
-        this.currentState = 'closed';
-        this.markClosed();
-      };
-      void this.drain(timeoutMs).then(done, done);
-    }
-    return this.closed;
+    return this.life.close(() => this.drain(timeoutMs));
   }
 
   private async drain(timeoutMs: number): Promise<void> {

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { OnApplicationShutdown } from '@nestjs/common';
 import { ClientProxy, type ReadPacket, type WritePacket } from '@nestjs/microservices';
 import { Observable, type Subscriber } from 'rxjs';
-import { connectionSchema, hideSecret } from '../connection/settings.js';
+import { connectionSettingsOf, hideSecret } from '../connection/settings.js';
 import { rejectUnknownOptions, resolveOptions } from '../options.js';
 import { checkProducerOptions, type ProducerOptions } from '../producer/options.js';
 import { clientSchema, type NsqClientOptions } from './client-options.js';
@@ -177,11 +177,8 @@ export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplica
   /** The inbox of replies, made on the first send(). */
   private replyInbox(): ReplyInbox {
     if (!this.inbox) {
-      const { serializer: _s, deserializer: _d, ...settings } = this.options;
       const inbox = new ReplyInbox({
-        consumer: Object.fromEntries(
-          Object.entries(settings).filter(([key]) => key in connectionSchema),
-        ),
+        consumer: connectionSettingsOf(this.options),
         nsqd: this.options.nsqd,
         lookupd: this.lookupd,
         requestTimeout: this.requestTimeout,

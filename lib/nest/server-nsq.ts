@@ -6,7 +6,7 @@ import {
   type MessageHandler as NestHandler,
   type WritePacket,
 } from '@nestjs/microservices';
-import { connectionSchema, hideSecret } from '../connection/settings.js';
+import { connectionSettingsOf, hideSecret } from '../connection/settings.js';
 import { Consumer } from '../consumer/consumer.js';
 import type { ConsumerOptions } from '../consumer/options.js';
 import type { NsqMessage } from '../consumer/nsq-message.js';
@@ -215,11 +215,7 @@ export class ServerNsq
   private producerFor(address: string): Producer {
     let producer = this.producers.get(address);
     if (!producer) {
-      const { nsqd: _n, lookupd: _l, ...rest } = this.options;
-      const connection = Object.fromEntries(
-        Object.entries(rest).filter(([key]) => key in connectionSchema),
-      );
-      producer = new Producer({ ...connection, nsqd: [address] });
+      producer = new Producer({ ...connectionSettingsOf(this.options), nsqd: [address] });
       this.producers.set(address, producer);
     }
     return producer;

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Identity } from '../connection/identify.js';
 import { resolveConnectionOptions } from '../connection/settings.js';
 import { NsqBackpressureError, NsqClosedError, NsqValidationError } from '../errors.js';
+import { Lifecycle } from '../lifecycle.js';
 import { rejectUnknownOptions, resolveOptions } from '../options.js';
 import * as commands from '../protocol/commands.js';
 import { assertTopicName } from '../protocol/names.js';
@@ -31,10 +32,7 @@ const CLOSED =
 export class Producer extends EventEmitter<ProducerEvents> {
   readonly maxMessageSize: number;
   readonly maxBodySize: number;
-  /** Resolves once close() has finished. */
-  readonly closed: Promise<void>;
-  private currentState: ProducerState = 'open';
-  private markClosed!: () => void;
+  private readonly life = new Lifecycle<'open'>('open');
   private readonly maxDeferDelay: number;
   private readonly maxPendingMessages: number;
   private readonly maxPendingBytes: number;
@@ -60,7 +58,6 @@ export class Producer extends EventEmitter<ProducerEvents> {
     this.maxDeferDelay = o.maxDeferDelay!;
     this.maxPendingMessages = o.maxPendingMessages!;
     this.maxPendingBytes = o.maxPendingBytes!;
-    this.closed = new Promise((resolve) => (this.markClosed = resolve));
     this.limits = new MessageLimits(this.maxMessageSize, this.maxBodySize);
     this.pool = new NsqdPool(
       o.nsqd,
@@ -87,7 +84,12 @@ export class Producer extends EventEmitter<ProducerEvents> {
   }
 
   get state(): ProducerState {
-    return this.currentState;
+    return this.life.state;
+  }
+
+  /** Resolves once close() has finished. */
+  get closed(): Promise<void> {
+    return this.life.closed;
   }
 
   /** The nsqd addresses and whether each is connected, for health checks. */
@@ -153,7 +155,7 @@ export class Producer extends EventEmitter<ProducerEvents> {
   }
 
   private assertOpen(): void {
-    if (this.currentState !== 'open') throw new NsqClosedError(CLOSED);
+    if (this.life.state !== 'open') throw new NsqClosedError(CLOSED);
   }
 
   /** Sends one command that carries `messages` messages of `bytes` bytes. */
@@ -192,15 +194,7 @@ export class Producer extends EventEmitter<ProducerEvents> {
 
   /** Publishes what is batched, waits for every acknowledgement (bounded), then disconnects. */
   close(timeoutMs = 10_000): Promise<void> {
-    if (this.currentState === 'open') {
-      this.currentState = 'closing';
-      const done = () => {
-        this.currentState = 'closed';
-        this.markClosed();
-      };
-      void this.drainAndDisconnect(timeoutMs).then(done, done);
-    }
-    return this.closed;
+    return this.life.close(() => this.drainAndDisconnect(timeoutMs));
   }
 
   private async drainAndDisconnect(timeoutMs: number): Promise<void> {

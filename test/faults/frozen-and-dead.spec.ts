@@ -2,7 +2,7 @@
 // with a healthy nsqd beside it; dead and black-hole addresses listed by nsqlookupd.
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { jest } from '@jest/globals';
 import { NsqConnection } from '../../lib/connection/connection.js';
 import { Consumer, Producer } from '../../lib/core.js';
@@ -57,7 +57,7 @@ describe('a frozen nsqd', () => {
 });
 
 describe('addresses nsqlookupd lists that do not work', () => {
-  let lookupd: Server;
+  let lookupd: HttpServer;
   let lookupdAddress: string;
   let producers: { broadcast_address: string; tcp_port: number }[] = [];
   let blackHole: Server;
@@ -66,7 +66,7 @@ describe('addresses nsqlookupd lists that do not work', () => {
   beforeAll(async () => {
     lookupd = createHttpServer((_req, res) =>
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ producers })),
-    ) as unknown as Server;
+    );
     await new Promise<void>((r) => lookupd.listen(0, '127.0.0.1', r));
     lookupdAddress = `127.0.0.1:${(lookupd.address() as AddressInfo).port}`;
     // Accepts connections and never answers: an nsqd hung before IDENTIFY.
@@ -76,7 +76,7 @@ describe('addresses nsqlookupd lists that do not work', () => {
   afterAll(async () => {
     held.forEach((s) => s.destroy());
     await new Promise((r) => blackHole.close(r));
-    (lookupd as unknown as { closeAllConnections(): void }).closeAllConnections();
+    lookupd.closeAllConnections();
     await new Promise((r) => lookupd.close(r));
   });
 
