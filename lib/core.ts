@@ -29,3 +29,5 @@ export { Producer, type ProducerEvents, type ProducerState } from './producer/pr
 export type { ProducerOptions } from './producer/options.js';
 export type { MessageBody } from './producer/limits.js';
 export { lookupTopic } from './lookup/lookupd.js';
+export type { ConsumerMetrics, HistogramSnapshot, ProducerMetrics } from './metrics.js';
+export type { BackoffChange } from './consumer/rdy-controller.js';

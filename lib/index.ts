@@ -5,8 +5,10 @@ export {
   ServerNsq,
   type NsqHandlerOptions,
   type NsqServerEvents,
+  type NsqServerMetrics,
   type NsqServerOptions,
 } from './nest/server-nsq.js';
+export { prometheusText, PROMETHEUS_CONTENT_TYPE } from './nest/prometheus.js';
 export { NsqContext, type NsqMessageInfo } from './nest/nsq-context.js';
 export { ClientNsq, type NsqClientEvents } from './nest/client-nsq.js';
 export type { NsqClientOptions } from './nest/client-options.js';

@@ -3,13 +3,14 @@ import type { Identity } from '../connection/identify.js';
 import { resolveConnectionOptions } from '../connection/settings.js';
 import { NsqConnectionError, NsqError, NsqValidationError } from '../errors.js';
 import { Lifecycle } from '../lifecycle.js';
+import type { ConsumerMetrics } from '../metrics.js';
 import { rejectUnknownOptions, resolveOptions } from '../options.js';
 import { assertChannelName, assertTopicName } from '../protocol/names.js';
 import { BackoffState, DEFAULT_BACKOFF } from './backoff.js';
 import { MessageRunner, type MessageHandler } from './message-runner.js';
 import { NsqMessage } from './nsq-message.js';
 import { consumerSchema, type ConsumerOptions } from './options.js';
-import { RdyController } from './rdy-controller.js';
+import { RdyController, type BackoffChange } from './rdy-controller.js';
 import { SubscriptionPool } from './subscription-pool.js';
 
 export interface ConsumerEvents {
@@ -22,6 +23,10 @@ export interface ConsumerEvents {
   failed: [message: NsqMessage, error: unknown];
   /** A message was given up after maxAttempts (or at once, when the error says so). */
   gaveUp: [message: NsqMessage, reason: unknown];
+  /** Backoff changed: 'paused' (RDY 0 for pauseMs), 'testing' (RDY 1), 'normal' (full RDY). */
+  backoff: [change: BackoffChange];
+  /** nsqlookupd lists an nsqd for the topic that its last poll did not; a connection follows. */
+  discovered: [address: string];
 }
 
 /** idle: made, not started. running: started (connections come and go). closing, closed. */
@@ -49,6 +54,14 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   private readonly pool: SubscriptionPool;
   private readonly rdy: RdyController;
   private readonly runner: MessageRunner;
+  private readonly counts = {
+    received: 0,
+    finished: 0,
+    requeued: 0,
+    failed: 0,
+    gaveUp: 0,
+    disconnects: 0,
+  };
 
   constructor(
     readonly topic: string,
@@ -77,6 +90,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     this.rdy = new RdyController(
       this.maxInFlight,
       backoff === false ? undefined : new BackoffState({ ...DEFAULT_BACKOFF, ...backoff }),
+      (change) => this.emit('backoff', change),
     );
     this.runner = new MessageRunner(
       handler,
@@ -87,8 +101,14 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
         onGiveUp: o.onGiveUp,
       },
       {
-        failed: (message, error) => this.emit('failed', message, error),
-        gaveUp: (message, reason) => this.emit('gaveUp', message, reason),
+        failed: (message, error) => {
+          this.counts.failed++;
+          this.emit('failed', message, error);
+        },
+        gaveUp: (message, reason) => {
+          this.counts.gaveUp++;
+          this.emit('gaveUp', message, reason);
+        },
         warning: (error) => this.emit('warning', error),
       },
     );
@@ -106,9 +126,13 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
       },
       {
         message: (sub, data) => {
-          if (this.rdy.delivered(sub)) this.runner.accept(new NsqMessage(data, sub));
+          if (!this.rdy.delivered(sub)) return;
+          this.counts.received++;
+          this.runner.accept(new NsqMessage(data, sub));
         },
         answered: (sub, message, signal) => {
+          if (message.outcome === 'finished') this.counts.finished++;
+          else this.counts.requeued++;
           if (this.runner.answered(message)) this.rdy.answered(sub, signal);
         },
         warning: (error) => this.emit('warning', error),
@@ -129,11 +153,15 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
           this.rdy.add(sub, identity.max_rdy_count);
         },
         lost: (sub, error, wasSubscribed) => {
-          if (wasSubscribed) this.emit('disconnected', sub.address, error);
+          if (wasSubscribed) {
+            this.counts.disconnects++;
+            this.emit('disconnected', sub.address, error);
+          }
           this.runner.forgetConnection(sub.address);
           this.rdy.remove(sub);
         },
         reconnecting: (address, delayMs) => this.emit('reconnecting', address, delayMs),
+        discovered: (address) => this.emit('discovered', address),
       },
     );
   }
@@ -150,6 +178,20 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   /** Messages delivered and not yet answered. */
   get inFlight(): number {
     return this.runner.inFlightCount;
+  }
+
+  /** What this consumer has done since it was made, and its state now. */
+  metrics(): ConsumerMetrics {
+    return {
+      topic: this.topic,
+      channel: this.channel,
+      ...this.counts,
+      handlerSeconds: this.runner.handlerSeconds.snapshot(),
+      inFlight: this.runner.inFlightCount,
+      rdy: this.rdy.totalRdy,
+      connections: this.pool.all().filter((s) => s.subscribed).length,
+      backoffLevel: this.rdy.backoffLevel,
+    };
   }
 
   /** Every nsqd this consumer uses or waits to reconnect to, for health checks and tests. */

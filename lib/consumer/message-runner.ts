@@ -1,8 +1,13 @@
+import { performance } from 'node:perf_hooks';
 import { NsqError } from '../errors.js';
+import { DURATION_BUCKETS, Histogram } from '../metrics.js';
 import type { NsqMessage } from './nsq-message.js';
 import { defaultRequeueDelay } from './options.js';
 
 export type MessageHandler = (message: NsqMessage) => unknown;
+
+/** How long a drain runs before it says what it is waiting for. */
+const DRAIN_REPORT_AFTER = 1000;
 
 /** Throw (or reject with) an error carrying this to skip retries: the message is given up now. */
 export interface NsqGiveUpSignal {
@@ -40,6 +45,8 @@ export class MessageRunner {
   private running = 0;
   private onDrained?: () => void;
   private stopped = false;
+  /** How long handlers ran, seconds. */
+  readonly handlerSeconds = new Histogram(DURATION_BUCKETS);
 
   constructor(
     private readonly handler: MessageHandler,
@@ -89,24 +96,59 @@ export class MessageRunner {
     for (const m of this.waiting.splice(0)) m.requeue(0, false);
   }
 
-  /** Waits up to `timeoutMs` for the handlers running, then requeues what they left. */
+  /**
+   * Waits up to `timeoutMs` for the handlers running, then requeues what they left. A drain
+   * that takes longer than a second says what it waits for, and a timeout what it gave back.
+   */
   async drain(timeoutMs: number): Promise<void> {
     if (this.inFlight.size > 0) {
+      let timedOut = false;
+      const started = Date.now();
       await new Promise<void>((resolve) => {
         this.onDrained = resolve;
-        setTimeout(resolve, timeoutMs).unref();
+        const slow = setTimeout(() => {
+          if (this.inFlight.size === 0) return;
+          this.listener.warning(
+            new NsqError(
+              `closing: waiting up to ${timeoutMs - (Date.now() - started)} ms more (drainTimeout ` +
+                `${timeoutMs}) for ${this.inFlight.size} message(s) in flight: ${this.idsInFlight()}`,
+            ),
+          );
+        }, DRAIN_REPORT_AFTER);
+        setTimeout(() => {
+          timedOut = true;
+          clearTimeout(slow);
+          resolve();
+        }, timeoutMs).unref();
+        slow.unref();
       });
+      if (timedOut && this.inFlight.size > 0) {
+        this.listener.warning(
+          new NsqError(
+            `closing: drainTimeout (${timeoutMs} ms) passed with ${this.inFlight.size} message(s) ` +
+              `still unanswered, handed back to nsqd (REQ) for redelivery: ${this.idsInFlight()}`,
+          ),
+        );
+      }
     }
     for (const m of this.inFlight) if (!m.answered) m.requeue(0, false);
   }
 
+  /** At most 5 ids of the messages in flight, for a log line. */
+  private idsInFlight(): string {
+    const ids = [...this.inFlight].slice(0, 5).map((m) => m.id);
+    const more = this.inFlight.size - ids.length;
+    return ids.join(', ') + (more > 0 ? ` and ${more} more` : '');
+  }
+
   private run(message: NsqMessage): void {
     this.running++;
+    const start = performance.now();
     let result: unknown;
     try {
       result = this.handler(message);
     } catch (err) {
-      this.settled(message, true, err);
+      this.settled(message, start, true, err);
       return;
     }
     if (
@@ -115,16 +157,17 @@ export class MessageRunner {
       typeof (result as PromiseLike<unknown>).then === 'function'
     ) {
       (result as PromiseLike<unknown>).then(
-        () => this.settled(message, false),
-        (err: unknown) => this.settled(message, true, err),
+        () => this.settled(message, start, false),
+        (err: unknown) => this.settled(message, start, true, err),
       );
     } else {
-      this.settled(message, false);
+      this.settled(message, start, false);
     }
   }
 
-  private settled(message: NsqMessage, failed: boolean, error?: unknown): void {
+  private settled(message: NsqMessage, start: number, failed: boolean, error?: unknown): void {
     this.running--;
+    this.handlerSeconds.observe((performance.now() - start) / 1000);
     try {
       if (failed) this.handlerFailed(message, error);
       else if (!message.answered) message.finish();

@@ -1,5 +1,5 @@
 import { NsqProtocolError } from '../errors.js';
-import type { BackoffState } from './backoff.js';
+import type { BackoffMode, BackoffState } from './backoff.js';
 import { safeRdy, targetRdy, type RdySlot } from './rdy.js';
 import type { AnswerSignal, Subscription } from './subscription.js';
 
@@ -7,6 +7,13 @@ const ROTATE_TICK = 500;
 const ROTATE_MAX_TICKS = 4;
 /** Unanswered messages beyond twice RDY that a connection may hold before it counts as a flood. */
 const RDY_SLACK = 16;
+
+/** Backoff's state after a change: the mode, its level, and the pause of that level (ms). */
+export interface BackoffChange {
+  mode: BackoffMode;
+  level: number;
+  pauseMs: number;
+}
 
 /** One connection's RDY state, written by nothing but the controller. */
 interface Slot extends RdySlot {
@@ -42,7 +49,21 @@ export class RdyController {
   constructor(
     private readonly maxInFlight: number,
     private readonly backoff?: BackoffState,
+    /** Told each time backoff changes mode or level. */
+    private readonly onBackoff: (change: BackoffChange) => void = () => undefined,
   ) {}
+
+  /** Backoff's level now; 0 is full speed (and always, with backoff off). */
+  get backoffLevel(): number {
+    return this.backoff?.level ?? 0;
+  }
+
+  /** RDY over all connections now. */
+  get totalRdy(): number {
+    let total = 0;
+    for (const slot of this.slots.values()) total += slot.rdy;
+    return total;
+  }
 
   rdyOf(sub: Subscription): number {
     return this.slots.get(sub)?.rdy ?? 0;
@@ -103,9 +124,11 @@ export class RdyController {
     }
     if (this.backoff && !this.stopped && signal !== 'neutral') {
       const before = this.backoff.mode;
+      const levelBefore = this.backoff.level;
       const after = signal === 'finish' ? this.backoff.success() : this.backoff.failure();
       if (after === 'paused' && before !== 'paused') this.pause();
       else if (after !== before) this.update();
+      if (after !== before || this.backoff.level !== levelBefore) this.reportBackoff();
     }
     if (this.short) this.scheduleUpdate();
   }
@@ -141,8 +164,14 @@ export class RdyController {
       backoff.windowElapsed();
       this.rotation++;
       this.update();
+      this.reportBackoff();
     }, backoff.window);
     this.backoffTimer.unref();
+  }
+
+  private reportBackoff(): void {
+    const { mode, level, window } = this.backoff!;
+    this.onBackoff({ mode, level, pauseMs: level === 0 ? 0 : window });
   }
 
   private scheduleUpdate(): void {

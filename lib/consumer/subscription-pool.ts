@@ -2,6 +2,7 @@ import type { Identity } from '../connection/identify.js';
 import { reconnectDelay, type ConnectionOptions } from '../connection/settings.js';
 import { NsqError, NsqProtocolError } from '../errors.js';
 import { lookupTopic } from '../lookup/lookupd.js';
+import { ReportLimiter } from '../rate-limit.js';
 import { Subscription, type SubscriptionListener } from './subscription.js';
 
 /** ms between lookupd polls while no nsqd has the topic. */
@@ -26,6 +27,8 @@ export interface PoolListener extends Omit<SubscriptionListener, 'closed'> {
   /** A subscription is gone; `wasSubscribed` tells a drop from a failed connect. */
   lost(sub: Subscription, error: Error | undefined, wasSubscribed: boolean): void;
   reconnecting(address: string, delayMs: number): void;
+  /** nsqlookupd lists an nsqd the last poll did not. */
+  discovered(address: string): void;
 }
 
 /**
@@ -42,7 +45,7 @@ export class SubscriptionPool {
   private pollTimer?: NodeJS.Timeout;
   private stopped = false;
   /** When each address was last warned about, and how many warnings were held back since. */
-  private readonly warned = new Map<string, { at: number; held: number }>();
+  private readonly warned = new ReportLimiter(WARNING_INTERVAL);
   private readonly subscriptionListener: SubscriptionListener;
 
   constructor(
@@ -136,7 +139,9 @@ export class SubscriptionPool {
       }
       // Keep the ones already in use first, so that a long list does not churn connections.
       listed.sort((a, b) => Number(this.subscriptions.has(b)) - Number(this.subscriptions.has(a)));
+      const before = this.discovered;
       this.discovered = new Set(listed.slice(0, room));
+      for (const a of this.discovered) if (!before.has(a)) this.listener.discovered(a);
     }
     this.schedulePoll();
     if (errors.length === results.length) throw errors[0];
@@ -150,14 +155,9 @@ export class SubscriptionPool {
 
   /** Emits a warning, at most once per WARNING_INTERVAL for one key; says how many were held. */
   private warn(key: string, error: Error): void {
-    const now = Date.now();
-    const last = this.warned.get(key);
-    if (last && now - last.at < WARNING_INTERVAL) {
-      last.held++;
-      return;
-    }
-    if (last?.held) error.message += ` (${last.held} more like it in the last ${now - last.at} ms)`;
-    this.warned.set(key, { at: now, held: 0 });
+    const held = this.warned.pass(key);
+    if (held === undefined) return;
+    error.message += held;
     this.listener.warning(error);
   }
 

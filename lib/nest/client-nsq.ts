@@ -1,25 +1,34 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { OnApplicationShutdown } from '@nestjs/common';
+import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { ClientProxy, type ReadPacket, type WritePacket } from '@nestjs/microservices';
-import { Observable, type Subscriber } from 'rxjs';
+import type { Observable } from 'rxjs';
 import { connectionSettingsOf, hideSecret } from '../connection/settings.js';
 import { rejectUnknownOptions, resolveOptions } from '../options.js';
 import { checkProducerOptions, type ProducerOptions } from '../producer/options.js';
 import { clientSchema, type NsqClientOptions } from './client-options.js';
 import { Producer } from '../producer/producer.js';
 import { NsqClosedError } from '../errors.js';
+import type { ProducerMetrics } from '../metrics.js';
 import type { NsqStatus } from './constants.js';
+import { describe } from './dead-letter.js';
+import { ReportLimiter } from '../rate-limit.js';
 import { encodeBody, encodeFrame, type FrameHeader } from './payload.js';
 import { NsqRecord } from './nsq-record.js';
 import { ReplyInbox } from './reply-inbox.js';
 import { topicOfPattern } from './patterns.js';
+import { settled } from './settled.js';
 
 export type NsqClientEvents = {
   connected: (address: string) => void;
   disconnected: (address: string, error: Error | undefined) => void;
+  /** A connect attempt failed; publishes go to another nsqd, or wait `retryInMs` for this one. */
+  connectFailed: (address: string, error: Error, retryInMs: number) => void;
   error: (error: Error) => void;
 };
+
+/** At most one log line per topic in this long about emits nobody awaited that failed. */
+const UNOBSERVED_LOG_INTERVAL = 5000;
 
 /**
  * Publishes to NSQ from Nest: `emit(topic, data)` is PUB (coalesced into MPUB), an NsqRecord
@@ -30,6 +39,11 @@ export type NsqClientEvents = {
  */
 export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplicationShutdown {
   private readonly events = new EventEmitter();
+  protected readonly logger = new Logger(ClientNsq.name);
+  /** nsqd addresses lost, to tell a reconnect from a first connect. */
+  private readonly lost = new Set<string>();
+  /** Failed emits nobody subscribed to, logged per topic at most every few seconds. */
+  private readonly unobserved = new ReportLimiter(UNOBSERVED_LOG_INTERVAL);
   private readonly requestTimeout: number;
   private readonly lookupd: string[];
   private current?: Producer;
@@ -75,11 +89,27 @@ export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplica
     } = this.options ?? ({} as NsqClientOptions);
     const producer = new Producer(rest as ProducerOptions);
     producer.on('connected', (address) => {
+      if (this.lost.delete(address)) this.logger.log(`Reconnected to nsqd ${address}`);
+      else this.logger.debug?.(`Connected to nsqd ${address}`);
       this._status$.next('connected');
       this.events.emit('connected', address);
     });
-    producer.on('warning', (error) => this.events.emit('error', error));
+    producer.on('connectFailed', (address, error, retryInMs) => {
+      this.logger.warn(
+        `Could not connect to nsqd ${address} (next try in ${retryInMs} ms): ${error.message}`,
+      );
+      this._status$.next('disconnected');
+      this.events.emit('connectFailed', address, error, retryInMs);
+    });
+    producer.on('warning', (error) => {
+      this.logger.warn(error.message);
+      this.events.emit('error', error);
+    });
     producer.on('disconnected', (address, error) => {
+      if (error && producer.state === 'open') {
+        this.lost.add(address);
+        this.logger.warn(`Lost nsqd ${address}: ${error.message}; the next publish reconnects`);
+      }
       this._status$.next('disconnected');
       this.events.emit('disconnected', address, error);
     });
@@ -124,7 +154,27 @@ export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplica
     } catch (err) {
       work = Promise.reject(err);
     }
-    return settled(work);
+    return settled(work, (error) => this.logUnobserved(pattern, error));
+  }
+
+  /** A failed emit nobody subscribed to would leave no trace: logged, at most every 5 s a topic. */
+  private logUnobserved(pattern: unknown, error: unknown): void {
+    let topic: string;
+    try {
+      topic = topicOfPattern(pattern);
+    } catch {
+      topic = String(pattern);
+    }
+    const held = this.unobserved.pass(topic);
+    if (held === undefined) return;
+    this.logger.error(
+      `emit to ${topic} failed and nothing subscribed to its result${held}: ${describe(error)}`,
+    );
+  }
+
+  /** What the current producer has done since the client (re)connected, and its state now. */
+  metrics(): ProducerMetrics {
+    return this.unwrap<Producer>().metrics();
   }
 
   protected dispatchEvent<T = any>(packet: ReadPacket): Promise<T> {
@@ -266,36 +316,4 @@ function frame(header: FrameHeader, body: Buffer | string): Buffer | string {
 
 function asBody(value: unknown): Buffer | string {
   return Buffer.isBuffer(value) || typeof value === 'string' ? value : JSON.stringify(value);
-}
-
-/**
- * A hot result: the work already runs; subscribers get one value (undefined) once it is done,
- * then completion, as Nest's own emit() gives; or its error. Late subscribers too.
- */
-function settled<T>(work: Promise<unknown>): Observable<T> {
-  let outcome: { error?: unknown } | undefined;
-  const waiting: Subscriber<T>[] = [];
-  const done = (s: Subscriber<T>) => {
-    s.next(undefined as T);
-    s.complete();
-  };
-  work.then(
-    () => {
-      outcome = {};
-      for (const s of waiting.splice(0)) done(s);
-    },
-    (error: unknown) => {
-      outcome = { error };
-      for (const s of waiting.splice(0)) s.error(error);
-    },
-  );
-  return new Observable<T>((subscriber) => {
-    if (!outcome) waiting.push(subscriber);
-    else if ('error' in outcome) subscriber.error(outcome.error);
-    else done(subscriber);
-    return () => {
-      const i = waiting.indexOf(subscriber);
-      if (i >= 0) waiting.splice(i, 1);
-    };
-  });
 }

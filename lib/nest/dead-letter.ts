@@ -1,6 +1,71 @@
 import { isUtf8 } from 'node:buffer';
+import type { LoggerService } from '@nestjs/common';
 import type { NsqMessage } from '../consumer/nsq-message.js';
-import { NsqDecodeError, type NsqDeadLetter } from './payload.js';
+import { NsqResponseError, NsqValidationError } from '../errors.js';
+import type { Producer } from '../producer/producer.js';
+import { deadLetterForms, NsqDecodeError, type NsqDeadLetter } from './payload.js';
+
+/**
+ * What ServerNsq does with a message given up: logs it, publishes its dead letter (if the
+ * pattern has a topic for them) to the nsqd it came from, and tells the discard hook. A
+ * failure to publish rejects, so that the message is kept and comes back.
+ */
+export class DeadLetters {
+  /** Dead letters published, per 'topic/channel' the messages came from. */
+  readonly deadLettered = new Map<string, number>();
+
+  constructor(
+    private readonly logger: LoggerService,
+    private readonly producerFor: (address: string) => Producer,
+    private readonly onDiscard?: (letter: NsqDeadLetter) => unknown,
+  ) {}
+
+  async discard(
+    message: NsqMessage,
+    reason: unknown,
+    deadLetterTopic: string | undefined,
+    maxAttempts: number,
+  ): Promise<void> {
+    const letter = deadLetterOf(message, reason, maxAttempts);
+    const where = deadLetterTopic
+      ? `dead-lettered to ${deadLetterTopic}`
+      : this.onDiscard
+        ? 'handed to onDiscard'
+        : `dropped (no deadLetterTopic or onDiscard); body: ${preview(letter.body)}`;
+    this.logger.warn(
+      `Gave up on message ${letter.id} of ${letter.topic}/${letter.channel} after ${letter.attempts} attempt(s) ` +
+        `(${letter.reason}: ${letter.error}); ${where}`,
+    );
+    if (deadLetterTopic) await this.publish(message.address, deadLetterTopic, letter);
+    await this.onDiscard?.(letter);
+  }
+
+  /**
+   * Publishes a dead letter in a form nsqd accepts: whole if it fits, else with its body cut
+   * to fit (`truncated`, `bodyBytes` say so). A connection error rejects (the message is kept
+   * and comes back); a letter nsqd refuses even cut is logged with its metadata, never looped.
+   */
+  private async publish(address: string, topic: string, letter: NsqDeadLetter): Promise<void> {
+    const producer = this.producerFor(address);
+    for (const encoded of deadLetterForms(letter, producer.maxMessageSize)) {
+      try {
+        await producer.publish(topic, encoded);
+        const from = `${letter.topic}/${letter.channel}`;
+        this.deadLettered.set(from, (this.deadLettered.get(from) ?? 0) + 1);
+        return;
+      } catch (err) {
+        const tooBig =
+          err instanceof NsqValidationError ||
+          (err instanceof NsqResponseError && /^E_BAD_(MESSAGE|BODY)$/.test(err.code));
+        if (!tooBig) throw err;
+      }
+    }
+    this.logger.error(
+      `nsqd refused the dead letter of message ${letter.id} of ${letter.topic}/${letter.channel} ` +
+        `even without its body; it is dropped: ${JSON.stringify({ ...letter, body: undefined })}`,
+    );
+  }
+}
 
 /** The record of a message given up: where it came from, why, and its body. */
 export function deadLetterOf(

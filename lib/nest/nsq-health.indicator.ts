@@ -27,20 +27,23 @@ export type NsqHealthResult<Key extends string = string> = Record<
 export class NsqHealthIndicator {
   constructor(@Optional() private readonly client?: ClientNsq) {}
 
-  isHealthy<Key extends string = 'nsq'>(
+  async isHealthy<Key extends string = 'nsq'>(
     key: Key = 'nsq' as Key,
     sources: { servers?: ServerNsq[]; clients?: ClientNsq[] } = {},
   ): Promise<NsqHealthResult<Key>> {
     const clients = sources.clients ?? (this.client ? [this.client] : []);
     const nsqd: NsqdHealth[] = [];
     for (const client of clients) {
-      for (const c of client.unwrap<Producer>().connections()) {
-        // A producer connects lazily: an address not tried yet (no error) is not a failure.
+      const producer = await connectedProducer(client);
+      const links = producer.connections();
+      // A producer publishes through one nsqd at a time: it is healthy when one is connected.
+      const up = links.some((c) => c.connected);
+      for (const c of links) {
         nsqd.push({
           address: c.address,
           role: 'producer',
-          connected: c.connected || !c.lastError,
-          error: c.lastError,
+          connected: up ? c.connected || !c.lastError : false,
+          error: c.lastError ?? (up ? undefined : 'not connected'),
         });
       }
     }
@@ -60,8 +63,27 @@ export class NsqHealthIndicator {
     const message = down.length
       ? `nsqd not connected: ${down.map((d) => `${d.address} (${d.role})`).join(', ')}`
       : undefined;
-    return Promise.resolve({
-      [key]: { status, nsqd, ...(message ? { message } : {}) },
-    } as NsqHealthResult<Key>);
+    return { [key]: { status, nsqd, ...(message ? { message } : {}) } } as NsqHealthResult<Key>;
   }
+}
+
+/** How long a health check waits for a producer with no live connection to connect. */
+const CONNECT_CHECK_TIMEOUT = 2000;
+
+/**
+ * The client's producer, connected if it can be: a producer connects lazily, so one that has
+ * no live connection is asked to connect now (bounded), and reports what that found.
+ */
+async function connectedProducer(client: ClientNsq): Promise<Producer> {
+  const producer = client.unwrap<Producer>();
+  if (producer.state !== 'open' || producer.connections().some((c) => c.connected)) {
+    return producer;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    producer.connect().catch(() => undefined), // the failure shows in connections()
+    new Promise((resolve) => (timer = setTimeout(resolve, CONNECT_CHECK_TIMEOUT))),
+  ]);
+  clearTimeout(timer);
+  return producer;
 }

@@ -10,20 +10,17 @@ import { connectionSettingsOf, hideSecret } from '../connection/settings.js';
 import { Consumer } from '../consumer/consumer.js';
 import type { ConsumerOptions } from '../consumer/options.js';
 import type { NsqMessage } from '../consumer/nsq-message.js';
-import { NsqResponseError, NsqValidationError } from '../errors.js';
+import { NsqValidationError } from '../errors.js';
+import type { ConsumerMetrics } from '../metrics.js';
+import type { BackoffChange } from '../consumer/rdy-controller.js';
 import { rejectUnknownOptions, resolveOptions } from '../options.js';
 import { assertTopicName } from '../protocol/names.js';
 import { Producer } from '../producer/producer.js';
 import { NSQ_TRANSPORT, type NsqStatus } from './constants.js';
-import { deadLetterOf, describe, preview } from './dead-letter.js';
+import { DeadLetters, describe } from './dead-letter.js';
 import { eventRunner, runToEnd, type Replier } from './event-runner.js';
 import type { NsqContext } from './nsq-context.js';
-import {
-  deadLetterForms,
-  NsqDecodeError,
-  type FrameHeader,
-  type NsqDeadLetter,
-} from './payload.js';
+import { NsqDecodeError, type FrameHeader } from './payload.js';
 import { routeOfPattern } from './patterns.js';
 import { requestRunner } from './request-runner.js';
 import {
@@ -41,7 +38,25 @@ export type NsqServerEvents = {
   disconnected: (address: string, pattern: string, error: Error | undefined) => void;
   reconnecting: (address: string, pattern: string, delayMs: number) => void;
   error: (error: Error) => void;
+  /** A handler failed on a message; it is requeued, or given up after maxAttempts. */
+  failed: (message: NsqMessage, pattern: string, error: unknown) => void;
+  /** A message was given up (dead-lettered, handed to onDiscard, or dropped). */
+  gaveUp: (message: NsqMessage, pattern: string, reason: unknown) => void;
+  /** The pattern's consumer changed its backoff (see the consumer's 'backoff' event). */
+  backoff: (change: BackoffChange, pattern: string) => void;
+  /** nsqlookupd lists a new nsqd for the pattern's topic. */
+  discovered: (address: string, pattern: string) => void;
 };
+
+/** What each pattern's consumer has done, plus the dead letters it published. */
+export interface NsqServerMetrics {
+  patterns: (ConsumerMetrics & { pattern: string; deadLettered: number })[];
+}
+
+/** The error Nest's RPC exception filter passes on after it logged an unknown error itself. */
+const loggedByNest = (error: unknown) =>
+  !(error instanceof Error) &&
+  (error as { message?: unknown } | null)?.message === 'Internal server error';
 
 /** How long close() lets running requests finish before it answers them with an error. */
 const REQUEST_SHUTDOWN_GRACE = 1000;
@@ -77,6 +92,7 @@ export class ServerNsq
   /** Aborted shortly into close(): requests still running then answer their callers with it. */
   private readonly shutdown = withoutListenerLimit(new AbortController());
   private readonly defaultStartHook = this.onProcessingStartHook;
+  private readonly deadLetters: DeadLetters;
 
   /** The options, with the AUTH secret hidden from inspection and logs. */
   private readonly options: NsqServerOptions;
@@ -94,6 +110,11 @@ export class ServerNsq
     this.initializeSerializer(options);
     this.initializeDeserializer(options);
     this.events.on('error', () => {}); // reported through the logger; listeners are optional
+    this.deadLetters = new DeadLetters(
+      this.logger,
+      (address) => this.producerFor(address),
+      this.options.onDiscard,
+    );
   }
 
   /** Subscribes every handler's channel; calls back once all are subscribed (or discovering). */
@@ -162,7 +183,7 @@ export class ServerNsq
       ...(handler.isEventHandler ? {} : { outputBufferSize: -1 }),
       ...consumerOptions,
       onGiveUp: (message, reason) =>
-        this.discard(message, reason, deadLetterTopic, consumer.maxAttempts),
+        this.deadLetters.discard(message, reason, deadLetterTopic, consumer.maxAttempts),
     });
     this.watch(consumer, pattern);
     return { pattern, consumer };
@@ -221,55 +242,6 @@ export class ServerNsq
     return producer;
   }
 
-  /** Dead-letters a message and tells the discard hook; a failure here keeps the message. */
-  private async discard(
-    message: NsqMessage,
-    reason: unknown,
-    deadLetterTopic: string | undefined,
-    maxAttempts: number,
-  ): Promise<void> {
-    const letter = deadLetterOf(message, reason, maxAttempts);
-    const where = deadLetterTopic
-      ? `dead-lettered to ${deadLetterTopic}`
-      : this.options.onDiscard
-        ? 'handed to onDiscard'
-        : `dropped (no deadLetterTopic or onDiscard); body: ${preview(letter.body)}`;
-    this.logger.warn(
-      `Gave up on message ${letter.id} of ${letter.topic}/${letter.channel} after ${letter.attempts} attempt(s) ` +
-        `(${letter.reason}: ${letter.error}); ${where}`,
-    );
-    if (deadLetterTopic) await this.publishDeadLetter(message.address, deadLetterTopic, letter);
-    await this.options.onDiscard?.(letter);
-  }
-
-  /**
-   * Publishes a dead letter in a form nsqd accepts: whole if it fits, else with its body cut
-   * to fit (`truncated`, `bodyBytes` say so). A connection error rejects (the message is kept
-   * and comes back); a letter nsqd refuses even cut is logged with its metadata, never looped.
-   */
-  private async publishDeadLetter(
-    address: string,
-    topic: string,
-    letter: NsqDeadLetter,
-  ): Promise<void> {
-    const producer = this.producerFor(address);
-    for (const encoded of deadLetterForms(letter, producer.maxMessageSize)) {
-      try {
-        await producer.publish(topic, encoded);
-        return;
-      } catch (err) {
-        const tooBig =
-          err instanceof NsqValidationError ||
-          (err instanceof NsqResponseError && /^E_BAD_(MESSAGE|BODY)$/.test(err.code));
-        if (!tooBig) throw err;
-      }
-    }
-    this.logger.error(
-      `nsqd refused the dead letter of message ${letter.id} of ${letter.topic}/${letter.channel} ` +
-        `even without its body; it is dropped: ${JSON.stringify({ ...letter, body: undefined })}`,
-    );
-  }
-
   private watch(consumer: Consumer, pattern: string): void {
     const closing = () => this.state === 'closing' || this.state === 'closed';
     consumer.on('connected', (address) => {
@@ -293,15 +265,43 @@ export class ServerNsq
       this.logger.warn(error.message);
       this.events.emit('error', error);
     });
-    // Nest's exception filter already logged an unknown error with its stack; this line adds
-    // what NSQ does about it.
+    // One line per failure: where Nest's exception filter already logged an unknown error
+    // with its stack, what NSQ does about it is a debug line.
     consumer.on('failed', (message, error) => {
-      this.logger.warn(
-        error instanceof NsqDecodeError
-          ? `Message ${message.id} of ${pattern} could not be decoded, so no handler ran: ${error.message}`
-          : `Handler for ${pattern} failed on message ${message.id} (attempt ${message.attempts}): ${describe(error)}`,
-      );
+      if (error instanceof NsqDecodeError) {
+        this.logger.warn(
+          `Message ${message.id} of ${pattern} could not be decoded, so no handler ran: ${error.message}`,
+        );
+      } else {
+        const line = `Handler for ${pattern} failed on message ${message.id} (attempt ${message.attempts}): ${describe(error)}`;
+        if (loggedByNest(error)) this.logger.debug?.(line);
+        else this.logger.warn(line);
+      }
+      this.events.emit('failed', message, pattern, error);
     });
+    consumer.on('gaveUp', (message, reason) =>
+      this.events.emit('gaveUp', message, pattern, reason),
+    );
+    consumer.on('backoff', (change) => {
+      this.logger.debug?.(`${pattern}: backoff ${change.mode}, level ${change.level}`);
+      this.events.emit('backoff', change, pattern);
+    });
+    consumer.on('discovered', (address) => {
+      this.logger.log(`${pattern}: nsqlookupd lists nsqd ${address}, connecting`);
+      this.events.emit('discovered', address, pattern);
+    });
+  }
+
+  /** Per pattern: what its consumer has done since listen(), and its state now. */
+  metrics(): NsqServerMetrics {
+    return {
+      patterns: this.routes.map(({ pattern, consumer }) => ({
+        pattern,
+        ...consumer.metrics(),
+        deadLettered:
+          this.deadLetters.deadLettered.get(`${consumer.topic}/${consumer.channel}`) ?? 0,
+      })),
+    };
   }
 
   /** Stops intake, lets handlers in flight finish (drainTimeout), flushes FIN/REQ, disconnects. */

@@ -19,12 +19,13 @@ export class Batcher {
   private flushScheduled = false;
 
   constructor(
-    private readonly send: (publish: Publish) => void,
+    /** Sends one command carrying `messages` messages. */
+    private readonly send: (publish: Publish, messages: number) => void,
     private readonly limits: MessageLimits,
     private readonly maxBatchCount: number,
     private readonly maxBatchBytes: number,
     /** Told once per message when its outcome is known. */
-    private readonly settled: (bytes: number) => void,
+    private readonly settled: (topic: string, bytes: number, error?: Error) => void,
   ) {}
 
   add(topic: string, body: Buffer): Promise<void> {
@@ -41,7 +42,7 @@ export class Batcher {
       batch.bodies.push(body);
       batch.bytes += body.length + 4;
       batch.waiters.push((error) => {
-        this.settled(body.length);
+        this.settled(topic, body.length, error);
         if (error) reject(error);
         else resolve();
       });
@@ -64,13 +65,16 @@ export class Batcher {
     const { bodies, waiters } = batch;
     const frame =
       bodies.length === 1 ? commands.pub(topic, bodies[0]) : commands.mpub(topic, bodies);
-    this.send({
-      frame,
-      settle: (error) => {
-        if (bodies.length > 1 && isSizeRefusal(error)) this.resendOneByOne(topic, batch);
-        else for (const w of waiters) w(error);
+    this.send(
+      {
+        frame,
+        settle: (error) => {
+          if (bodies.length > 1 && isSizeRefusal(error)) this.resendOneByOne(topic, batch);
+          else for (const w of waiters) w(error);
+        },
       },
-    });
+      bodies.length,
+    );
   }
 
   private resendOneByOne(topic: string, { bodies, waiters }: Batch): void {
@@ -81,7 +85,7 @@ export class Batcher {
         waiters[k](err as Error);
         return;
       }
-      this.send({ frame: commands.pub(topic, body), settle: waiters[k] });
+      this.send({ frame: commands.pub(topic, body), settle: waiters[k] }, 1);
     });
   }
 }

@@ -19,6 +19,8 @@ export interface Publish {
 export interface PoolListener {
   connected(address: string, identity: Identity): void;
   disconnected(address: string, error: Error | undefined): void;
+  /** A connect attempt failed; the address is not tried again for `retryInMs`. */
+  connectFailed(address: string, error: Error, retryInMs: number): void;
   /** Every error frame a publish got, before its publisher hears of it. */
   refused(error: NsqResponseError): void;
   warning(error: Error): void;
@@ -235,6 +237,7 @@ export class NsqdPool {
       this.listener.connected(link.address, identity);
     } catch (err) {
       link.failed(err as Error, this.maxRetryDelay);
+      this.listener.connectFailed(link.address, err as Error, link.retryAt - Date.now());
       throw err;
     }
   }

@@ -3,6 +3,7 @@ import type { Identity } from '../connection/identify.js';
 import { resolveConnectionOptions } from '../connection/settings.js';
 import { NsqBackpressureError, NsqClosedError, NsqValidationError } from '../errors.js';
 import { Lifecycle } from '../lifecycle.js';
+import { PublishCounters, type ProducerMetrics } from '../metrics.js';
 import { rejectUnknownOptions, resolveOptions } from '../options.js';
 import * as commands from '../protocol/commands.js';
 import { assertTopicName } from '../protocol/names.js';
@@ -14,6 +15,8 @@ import { checkProducerOptions, producerSchema, type ProducerOptions } from './op
 export interface ProducerEvents {
   connected: [address: string, identity: Identity];
   disconnected: [address: string, error: Error | undefined];
+  /** A connect attempt failed; the next publish tries the address again after `retryInMs`. */
+  connectFailed: [address: string, error: Error, retryInMs: number];
   /** Something went wrong that the producer recovers from or works around. */
   warning: [error: Error];
 }
@@ -43,6 +46,7 @@ export class Producer extends EventEmitter<ProducerEvents> {
   private readonly pool: NsqdPool;
   /** Undefined with batching off. */
   private readonly batcher?: Batcher;
+  private readonly counters = new PublishCounters();
 
   constructor(options: ProducerOptions) {
     super();
@@ -66,7 +70,12 @@ export class Producer extends EventEmitter<ProducerEvents> {
       o.publishTimeout!,
       {
         connected: (address, identity) => this.emit('connected', address, identity),
-        disconnected: (address, error) => this.emit('disconnected', address, error),
+        disconnected: (address, error) => {
+          this.counters.disconnects++;
+          this.emit('disconnected', address, error);
+        },
+        connectFailed: (address, error, retryInMs) =>
+          this.emit('connectFailed', address, error, retryInMs),
         refused: (error) => this.limits.learnFrom(error),
         warning: (error) => this.emit('warning', error),
       },
@@ -74,11 +83,11 @@ export class Producer extends EventEmitter<ProducerEvents> {
     );
     if (o.batching) {
       this.batcher = new Batcher(
-        (p) => this.pool.send(p),
+        (p, messages) => this.sendCommand(p, messages),
         this.limits,
         o.maxBatchCount!,
         o.maxBatchBytes!,
-        (bytes) => this.release(1, bytes),
+        (topic, bytes, error) => this.release(topic, 1, bytes, error),
       );
     }
   }
@@ -90,6 +99,17 @@ export class Producer extends EventEmitter<ProducerEvents> {
   /** Resolves once close() has finished. */
   get closed(): Promise<void> {
     return this.life.closed;
+  }
+
+  /** What this producer has done since it was made, and its state now. */
+  metrics(): ProducerMetrics {
+    return {
+      topics: this.counters.topicsSnapshot(),
+      batchSize: this.counters.batchSize.snapshot(),
+      pending: this.pendingMessages,
+      connections: this.pool.connections().filter((c) => c.connected).length,
+      disconnects: this.counters.disconnects,
+    };
   }
 
   /** The nsqd addresses and whether each is connected, for health checks. */
@@ -110,7 +130,7 @@ export class Producer extends EventEmitter<ProducerEvents> {
       this.assertOpen();
       assertTopicName(topic);
       buf = this.limits.toBuffer(topic, body);
-      if (!this.batcher) return this.send(commands.pub(topic, buf), 1, buf.length);
+      if (!this.batcher) return this.send(topic, commands.pub(topic, buf), 1, buf.length);
       this.admit(1, buf.length);
     } catch (err) {
       return Promise.reject(err);
@@ -131,7 +151,7 @@ export class Producer extends EventEmitter<ProducerEvents> {
       const bufs = bodies.map((b) => this.limits.toBuffer(topic, b));
       this.limits.checkMpub(topic, bufs);
       const frame = commands.mpub(topic, bufs);
-      return this.send(frame, bufs.length, frame.length);
+      return this.send(topic, frame, bufs.length, frame.length);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -148,7 +168,7 @@ export class Producer extends EventEmitter<ProducerEvents> {
         );
       }
       const buf = this.limits.toBuffer(topic, body);
-      return this.send(commands.dpub(topic, delayMs, buf), 1, buf.length);
+      return this.send(topic, commands.dpub(topic, delayMs, buf), 1, buf.length);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -158,19 +178,32 @@ export class Producer extends EventEmitter<ProducerEvents> {
     if (this.life.state !== 'open') throw new NsqClosedError(CLOSED);
   }
 
-  /** Sends one command that carries `messages` messages of `bytes` bytes. */
-  private send(frame: Buffer | Buffer[], messages: number, bytes: number): Promise<void> {
+  /** Sends one command to `topic` that carries `messages` messages of `bytes` bytes. */
+  private send(
+    topic: string,
+    frame: Buffer | Buffer[],
+    messages: number,
+    bytes: number,
+  ): Promise<void> {
     this.admit(messages, bytes);
     return new Promise<void>((resolve, reject) =>
-      this.pool.send({
-        frame,
-        settle: (error) => {
-          this.release(messages, bytes);
-          if (error) reject(error);
-          else resolve();
+      this.sendCommand(
+        {
+          frame,
+          settle: (error) => {
+            this.release(topic, messages, bytes, error);
+            if (error) reject(error);
+            else resolve();
+          },
         },
-      }),
+        messages,
+      ),
     );
+  }
+
+  private sendCommand(publish: Publish, messages: number): void {
+    this.counters.batchSize.observe(messages);
+    this.pool.send(publish);
   }
 
   /** Takes publishes in, or refuses them at once when the producer holds too many already. */
@@ -187,9 +220,11 @@ export class Producer extends EventEmitter<ProducerEvents> {
     this.pendingBytes += bytes;
   }
 
-  private release(messages: number, bytes: number): void {
+  /** Publishes settled, either way. */
+  private release(topic: string, messages: number, bytes: number, error?: Error): void {
     this.pendingMessages -= messages;
     this.pendingBytes -= bytes;
+    this.counters.settled(topic, messages, error !== undefined);
   }
 
   /** Publishes what is batched, waits for every acknowledgement (bounded), then disconnects. */

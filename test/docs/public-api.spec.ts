@@ -28,11 +28,13 @@ describe('public API', () => {
         'NsqRequestError',
         'NsqResponseError',
         'NsqValidationError',
+        'PROMETHEUS_CONTENT_TYPE',
         'Producer',
         'ServerNsq',
         'defaultRequeueDelay',
         'lookupTopic',
         'parseDeadLetter',
+        'prometheusText',
       ].sort(),
     );
   });
