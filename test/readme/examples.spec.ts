@@ -91,13 +91,17 @@ describe('README examples, run', () => {
     }
   });
 
-  it('Health: GET /health is up with the nsqd the server uses', async () => {
+  it('Health: GET /health is up with the nsqd the server and client use; GET /metrics is Prometheus text', async () => {
     const { app } = await import('./examples/health.js');
     try {
       const res = await fetch(`${await app.getUrl()}/health`);
       const body = (await res.json()) as { status: string; info: { nsq: { status: string } } };
       expect(res.status).toBe(200);
       expect(body).toMatchObject({ status: 'ok', info: { nsq: { status: 'up' } } });
+      const metrics = await fetch(`${await app.getUrl()}/metrics`);
+      expect(metrics.headers.get('content-type')).toMatch(/^text\/plain; version=0.0.4/);
+      // The health check connected the client, so the producer's series are there.
+      expect(await metrics.text()).toMatch(/^nsq_producer_connections 1$/m);
     } finally {
       await app.close();
     }
