@@ -497,6 +497,12 @@ async function main() {
   if (stats.deadLetters.count !== 2)
     problems.push(`${stats.deadLetters.count} dead letters, expected 2 (the poison order)`);
   const finalHealth = await fetch(`${url}/health`).then((r) => r.json());
+  const metrics = await fetch(`${url}/metrics`).then((r) => r.text());
+  const metric = (name) =>
+    [...metrics.matchAll(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'gm'))].reduce(
+      (sum, m) => sum + Number(m[1]),
+      0,
+    );
   if (finalHealth.status !== 'ok') problems.push(`health is ${JSON.stringify(finalHealth)}`);
 
   // -------------------------------------------------------------------------------------------
@@ -552,7 +558,16 @@ async function main() {
         `p50 ${percentile(quotes.latencies, 0.5).toFixed(1)} ms, max ${Math.max(...quotes.latencies).toFixed(1)} ms; ` +
         `${quotes.example.items} = ${(quotes.example.quote.totalCents / 100).toFixed(2)} EUR`,
     ],
-    ['health', finalHealth.status],
+    ['health', `${finalHealth.status} (GET ${url}/health)`],
+    [
+      'metrics',
+      `${fmt(metric('nsq_consumer_messages_received_total'))} received, ` +
+        `${fmt(metric('nsq_consumer_messages_requeued_total'))} requeued, ` +
+        `${fmt(metric('nsq_consumer_messages_dead_lettered_total'))} dead-lettered, ` +
+        `${fmt(metric('nsq_producer_messages_published_total'))} published ` +
+        `(GET ${url}/metrics, Prometheus text)`,
+    ],
+    ['logs', `the sample app's log: ${relative(root, appLog)}`],
     [
       'nsqadmin',
       `${nsqadmin.httpUrl}${KEEP ? '' : dim('  (stopped now; --keep keeps it running)')}`,
@@ -571,7 +586,7 @@ async function main() {
     console.log(
       `\n${bold('Still running')} (Ctrl-C stops everything):\n` +
         `  app        ${url}  (try: curl -X POST ${url}/orders -H 'content-type: application/json' -d '{}'` +
-        `; curl '${url}/quote?items=tea:2,mug'; curl ${url}/stats; curl ${url}/health)\n` +
+        `; curl '${url}/quote?items=tea:2,mug'; curl ${url}/stats; curl ${url}/health; curl ${url}/metrics)\n` +
         `  nsqadmin   ${nsqadmin.httpUrl}\n` +
         `  nsqd       tcp ${nsqd.tcpAddress}, http ${nsqd.httpUrl}\n` +
         `  nsqlookupd ${lookupd.httpUrl}\n` +

@@ -127,6 +127,18 @@ describe('sample app: orders, dead letters, quotes and health', () => {
     expect((await api.topicStats('orders.dead'))?.message_count).toBe(2);
     const nsqdBilling = await api.channelStats('orders', 'billing');
     expect(nsqdBilling).toMatchObject({ depth: 0, in_flight_count: 0 });
+
+    // The same flow in the transport's own metrics, as Prometheus would scrape them.
+    const res = await fetch(`${url}/metrics`);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const metrics = await res.text();
+    const series = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    const shippingLabels = '{topic="orders",channel="shipping"}';
+    expect(series(`nsq_consumer_messages_given_up_total${shippingLabels}`)).toBe(1);
+    expect(series(`nsq_consumer_messages_dead_lettered_total${shippingLabels}`)).toBe(1);
+    expect(series(`nsq_consumer_messages_requeued_total${shippingLabels}`)).toBe(4);
+    expect(series(`nsq_consumer_messages_finished_total${shippingLabels}`)).toBe(ORDERS + 1);
+    expect(series('nsq_producer_messages_published_total\\{topic="orders"\\}')).toBe(ORDERS + 1);
   }, 30_000);
 
   it('answers a quote over NSQ request/response', async () => {
