@@ -68,13 +68,15 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     readonly channel: string,
     handler: MessageHandler,
     options: ConsumerOptions = {},
+    /** How errors and warnings name this consumer. */
+    private readonly label = `Consumer(${topic}/${channel})`,
   ) {
     super();
     assertTopicName(topic);
     assertChannelName(channel);
     if (typeof handler !== 'function')
       throw new NsqValidationError('Consumer: handler must be a function');
-    const owner = `Consumer(${topic}/${channel})`;
+    const owner = label;
     rejectUnknownOptions(owner, consumerSchema, options);
     const o = resolveOptions(owner, consumerSchema, options);
     if (!o.nsqd?.length && !o.lookupd?.length) {
@@ -220,11 +222,10 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     } catch (err) {
       await this.close();
       const first = (err as Error).cause;
-      throw new NsqConnectionError(
-        `Consumer(${this.topic}/${this.channel}) ${(err as Error).message}`,
-        undefined,
-        { cause: first, code: (first as { code?: string } | undefined)?.code },
-      );
+      throw new NsqConnectionError(`${this.label} ${(err as Error).message}`, undefined, {
+        cause: first,
+        code: (first as { code?: string } | undefined)?.code,
+      });
     }
   }
 

@@ -87,7 +87,7 @@ export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplica
       requestTimeout: _r,
       ...rest
     } = this.options ?? ({} as NsqClientOptions);
-    const producer = new Producer(rest as ProducerOptions);
+    const producer = new Producer(rest as ProducerOptions, 'ClientNsq');
     producer.on('connected', (address) => {
       if (this.lost.delete(address)) this.logger.log(`Reconnected to nsqd ${address}`);
       else this.logger.debug?.(`Connected to nsqd ${address}`);

@@ -56,16 +56,22 @@ export class ReplyInbox {
   private readonly started: Promise<void>;
 
   constructor(private readonly settings: InboxSettings) {
-    this.consumer = new Consumer(this.topic, 'client#ephemeral', (m) => this.onReply(m), {
-      // Replies are written by nsqd at once, not held in its output buffer (see ServerNsq).
-      outputBufferSize: -1,
-      ...settings.consumer,
-      nsqd: settings.nsqd,
-      lookupd: undefined,
-      maxInFlight: 1000,
-      maxAttempts: 1,
-      backoff: false,
-    });
+    this.consumer = new Consumer(
+      this.topic,
+      'client#ephemeral',
+      (m) => this.onReply(m),
+      {
+        // Replies are written by nsqd at once, not held in its output buffer (see ServerNsq).
+        outputBufferSize: -1,
+        ...settings.consumer,
+        nsqd: settings.nsqd,
+        lookupd: undefined,
+        maxInFlight: 1000,
+        maxAttempts: 1,
+        backoff: false,
+      },
+      `ClientNsq(replies on ${this.topic})`,
+    );
     this.consumer.on('warning', (error) => settings.onError(error));
     this.started = this.consumer.start();
   }

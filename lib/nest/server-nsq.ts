@@ -177,14 +177,20 @@ export class ServerNsq
           'set deadLetterTopic or onDiscard to keep it',
       );
     }
-    const consumer: Consumer = new Consumer(topic, channel, run, {
-      // A request waits for nobody: nsqd writes it at once instead of holding it in its output
-      // buffer for up to outputBufferTimeout (25 ms a hop). Events keep the buffer.
-      ...(handler.isEventHandler ? {} : { outputBufferSize: -1 }),
-      ...consumerOptions,
-      onGiveUp: (message, reason) =>
-        this.deadLetters.discard(message, reason, deadLetterTopic, consumer.maxAttempts),
-    });
+    const consumer: Consumer = new Consumer(
+      topic,
+      channel,
+      run,
+      {
+        // A request waits for nobody: nsqd writes it at once instead of holding it in its output
+        // buffer for up to outputBufferTimeout (25 ms a hop). Events keep the buffer.
+        ...(handler.isEventHandler ? {} : { outputBufferSize: -1 }),
+        ...consumerOptions,
+        onGiveUp: (message, reason) =>
+          this.deadLetters.discard(message, reason, deadLetterTopic, consumer.maxAttempts),
+      },
+      `ServerNsq(${pattern})`,
+    );
     this.watch(consumer, pattern);
     return { pattern, consumer };
   }
@@ -236,7 +242,10 @@ export class ServerNsq
   private producerFor(address: string): Producer {
     let producer = this.producers.get(address);
     if (!producer) {
-      producer = new Producer({ ...connectionSettingsOf(this.options), nsqd: [address] });
+      producer = new Producer(
+        { ...connectionSettingsOf(this.options), nsqd: [address] },
+        `ServerNsq(replies and dead letters via ${address})`,
+      );
       this.producers.set(address, producer);
     }
     return producer;

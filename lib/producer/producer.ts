@@ -48,9 +48,12 @@ export class Producer extends EventEmitter<ProducerEvents> {
   private readonly batcher?: Batcher;
   private readonly counters = new PublishCounters();
 
-  constructor(options: ProducerOptions) {
+  constructor(
+    options: ProducerOptions,
+    /** How errors and warnings name this producer. */
+    owner = 'Producer',
+  ) {
     super();
-    const owner = 'Producer';
     if (!options || typeof options !== 'object') {
       throw new NsqValidationError(`${owner}: options { nsqd: ['host:port'] } are required`);
     }

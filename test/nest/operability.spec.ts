@@ -317,3 +317,13 @@ describe('shutdown with a stuck handler', () => {
     );
   });
 });
+
+describe('errors name the public class', () => {
+  it('a listen() failure names ServerNsq and the pattern, not an internal class', async () => {
+    const server = new ServerNsq({ nsqd: [`127.0.0.1:${await freePort()}`] });
+    server.addHandler(`${T}-nolisten/c`, async () => undefined, true);
+    const error = await new Promise<unknown>((resolve) => void server.listen(resolve));
+    expect((error as Error).message).toMatch(new RegExp(`^ServerNsq\\(${T}-nolisten/c\\) `));
+    expect((error as Error).message).not.toMatch(/Consumer/);
+  });
+});
