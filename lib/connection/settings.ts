@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import {
@@ -12,7 +13,12 @@ import {
   type OptionsSchema,
 } from '../options.js';
 
-export const USER_AGENT = 'nestjs-nsq/0.1';
+/** The package's own version, read from its package.json (two levels up, in lib/ and dist/). */
+const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string })
+  .version;
+
+/** IDENTIFY's default user_agent: nsqadmin and nsqd's /stats show it per client. */
+export const USER_AGENT = `nestjs-nsq/${VERSION}`;
 
 /** Connection settings a user may give to a consumer or a producer (all optional). */
 export interface NsqConnectionSettings {

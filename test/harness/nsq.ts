@@ -52,6 +52,7 @@ export class NsqdApi {
 
 export interface ClientStats {
   client_id: string;
+  user_agent: string;
   ready_count: number;
   in_flight_count: number;
   finish_count: number;

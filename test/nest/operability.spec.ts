@@ -1,6 +1,7 @@
 // What an operator sees: log lines (one per failure, the right level, naming the public class),
 // events forwarded by ServerNsq and ClientNsq, metrics and their Prometheus text, health that
 // checks nsqd, and a shutdown that says what it waits for.
+import { readFile } from 'node:fs/promises';
 import { Controller, type INestMicroservice, type LoggerService } from '@nestjs/common';
 import { Ctx, EventPattern, Payload, RpcException } from '@nestjs/microservices';
 import { Test } from '@nestjs/testing';
@@ -325,5 +326,23 @@ describe('errors name the public class', () => {
     const error = await new Promise<unknown>((resolve) => void server.listen(resolve));
     expect((error as Error).message).toMatch(new RegExp(`^ServerNsq\\(${T}-nolisten/c\\) `));
     expect((error as Error).message).not.toMatch(/Consumer/);
+  });
+});
+
+describe('what nsqd shows about a client', () => {
+  it("sends the package's real version as user_agent", async () => {
+    const { version } = JSON.parse(
+      await readFile(new URL('../../package.json', import.meta.url), 'utf8'),
+    ) as { version: string };
+    const topic = `${T}-agent`;
+    const server = new ServerNsq({ nsqd: [nsqd] });
+    server.addHandler(`${topic}/c`, async () => undefined, true);
+    await new Promise<unknown>((resolve) => void server.listen(resolve));
+    try {
+      const clients = (await api.channelStats(topic, 'c'))!.clients;
+      expect(clients.map((c) => c.user_agent)).toEqual([`nestjs-nsq/${version}`]);
+    } finally {
+      await server.close();
+    }
   });
 });
