@@ -26,6 +26,7 @@ import {
 } from './payload.js';
 import { routeOfPattern } from './patterns.js';
 import { requestRunner } from './request-runner.js';
+import { loadTracer, tracedInvoker, type NsqTracer } from './tracing.js';
 import {
   HANDLER_EXTRAS,
   HANDLER_OVERRIDES,
@@ -100,8 +101,9 @@ export class ServerNsq
   async listen(callback: (error?: unknown) => void): Promise<void> {
     this.state = 'listening';
     try {
+      const tracer = this.options.tracing ? await loadTracer('ServerNsq') : undefined;
       for (const [pattern, handler] of this.messageHandlers)
-        this.routes.push(this.createRoute(pattern, handler));
+        this.routes.push(this.createRoute(pattern, handler, tracer));
       await Promise.all(this.routes.map((r) => r.consumer.start()));
       this._status$.next('connected');
       callback();
@@ -111,7 +113,7 @@ export class ServerNsq
     }
   }
 
-  private createRoute(pattern: string, handler: NestHandler): Route {
+  private createRoute(pattern: string, handler: NestHandler, tracer?: NsqTracer): Route {
     const { topic, channel } = routeOfPattern(pattern, this.options.channel);
     const extras = (handler.extras ?? {}) as NsqHandlerOptions;
     // Nest types handler extras loosely: a typo here would silently read nothing.
@@ -126,6 +128,7 @@ export class ServerNsq
       serializer: _s,
       deserializer: _z,
       channel: _c,
+      tracing: _t,
       ...consumerOptions
     } = settings;
     if (deadLetterTopic !== undefined) assertTopicName(deadLetterTopic);
@@ -140,7 +143,7 @@ export class ServerNsq
           manualAck: extras.manualAck === true,
           deserialize,
           reply,
-          invoke: (h, data, context) => this.invoke(h, data, context),
+          invoke: tracedInvoker(tracer, (h, data, context) => this.invoke(h, data, context)),
         })
       : requestRunner(handler, {
           pattern,
@@ -149,6 +152,7 @@ export class ServerNsq
           toObservable: (result) => this.transformToObservable(result),
           handle: (context, produce, respond) => this.handleRequest(context, produce, respond),
           shutdown: this.shutdown.signal,
+          tracer,
         });
     if (handler.isEventHandler && !deadLetterTopic && !this.options.onDiscard) {
       this.logger.warn(

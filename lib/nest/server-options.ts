@@ -3,7 +3,7 @@ import type { BackoffSettings } from '../consumer/backoff.js';
 import type { ConsumerOptions } from '../consumer/options.js';
 import { intakeSchema } from '../consumer/options.js';
 import { connectionSchema } from '../connection/settings.js';
-import { hasMethod, isFunction, spec, type OptionsSchema } from '../options.js';
+import { hasMethod, isBoolean, isFunction, spec, type OptionsSchema } from '../options.js';
 import { assertChannelName, assertTopicName } from '../protocol/names.js';
 import type { NsqDeadLetter } from './payload.js';
 
@@ -48,6 +48,8 @@ export interface NsqServerOptions
   deserializer?: ConsumerDeserializer;
   /** Turns a reply packet into a body; default: JSON. */
   serializer?: ConsumerSerializer;
+  /** A CONSUMER span per handler run (OpenTelemetry; needs @opentelemetry/api). Default false. */
+  tracing?: boolean;
 }
 
 export const serverSchema: OptionsSchema<NsqServerOptions> = {
@@ -85,6 +87,12 @@ export const serverSchema: OptionsSchema<NsqServerOptions> = {
     'an object with deserialize()',
     'turns a body into `{ pattern, data }`; as in Nest',
     { defaultText: 'JSON, else text' },
+  ),
+  tracing: spec(
+    false,
+    isBoolean,
+    'a boolean',
+    "a CONSUMER span per handler run, continuing the sender's trace (needs `@opentelemetry/api`)",
   ),
   ...connectionSchema,
 };
