@@ -6,6 +6,7 @@
 import type * as OtelApi from '@opentelemetry/api';
 import type { Span, Tracer } from '@opentelemetry/api';
 import { NsqError } from '../errors.js';
+import type { NsqMessage } from '../consumer/nsq-message.js';
 import type { HandlerInvoker } from './event-runner.js';
 import type { NsqContext } from './nsq-context.js';
 import { decodeFrame, type FrameHeader } from './payload.js';
@@ -125,7 +126,7 @@ export class NsqTracer {
    */
   process<T>(ctx: NsqContext, work: (fail: (err: unknown) => void) => Promise<T>): Promise<T> {
     const { api } = this;
-    const message = ctx.getMessage();
+    const message = ctx.getArgByIndex(0) as NsqMessage;
     const header = ctx.getArgByIndex(3) as FrameHeader | undefined;
     const carrier = header ? header.trace : carrierOfRaw(message.body);
     const parent = carrier
