@@ -154,7 +154,9 @@ export const connectionSchema: OptionsSchema<NsqConnectionSettings> = {
   hostname: spec(host, isNonEmptyString, 'a non-empty string', 'IDENTIFY hostname', {
     defaultText: 'hostname',
   }),
-  userAgent: spec(USER_AGENT, isNonEmptyString, 'a non-empty string', 'IDENTIFY user_agent'),
+  userAgent: spec(USER_AGENT, isNonEmptyString, 'a non-empty string', 'IDENTIFY user_agent', {
+    defaultText: 'nestjs-nsq/<version>',
+  }),
   maxMessageSize: spec(
     1024 * 1024,
     isInt(1, 1024 ** 3),

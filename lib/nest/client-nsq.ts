@@ -18,6 +18,7 @@ import { NsqRecord } from './nsq-record.js';
 import { ReplyInbox } from './reply-inbox.js';
 import { topicOfPattern } from './patterns.js';
 import { settled } from './settled.js';
+import { LazyTracer, traced, type ProducerSpan } from './tracing.js';
 
 export type NsqClientEvents = {
   connected: (address: string) => void;
@@ -49,6 +50,8 @@ export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplica
   private current?: Producer;
   private connection?: Promise<Producer>;
   private inbox?: ReplyInbox;
+  /** With `tracing: true`: a PRODUCER span per emit()/send(). */
+  private readonly tracing?: LazyTracer;
   /** Counts close() calls: work started before one must not revive the client after it. */
   private generation = 0;
 
@@ -64,6 +67,7 @@ export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplica
       rejectUnknownOptions('ClientNsq', clientSchema, options);
       this.requestTimeout = o.requestTimeout!;
       this.lookupd = o.lookupd ?? [];
+      if (o.tracing) this.tracing = new LazyTracer('ClientNsq');
     } else {
       this.requestTimeout = 0;
       this.lookupd = [];
@@ -85,6 +89,7 @@ export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplica
       deserializer: _d,
       lookupd: _l,
       requestTimeout: _r,
+      tracing: _t,
       ...rest
     } = this.options ?? ({} as NsqClientOptions);
     const producer = new Producer(rest as ProducerOptions, 'ClientNsq');
@@ -178,10 +183,18 @@ export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplica
   }
 
   protected dispatchEvent<T = any>(packet: ReadPacket): Promise<T> {
+    if (this.tracing) {
+      const topic = topicOfPattern(packet.pattern);
+      return traced(this.tracing, topic, 'publish', (span) => this.dispatch<T>(packet, span));
+    }
+    return this.dispatch<T>(packet);
+  }
+
+  private dispatch<T>(packet: ReadPacket, span?: ProducerSpan): Promise<T> {
     const topic = topicOfPattern(packet.pattern);
     const record = packet.data instanceof NsqRecord ? packet.data : undefined;
     const data = record ? record.data : packet.data;
-    const header = framing(packet, record);
+    const header = framing(packet, record, span);
     // The producer of now: a close() meanwhile fails this emit rather than opening a new one.
     const producer = this.producer;
     if (this.options.serializer) {
@@ -207,20 +220,29 @@ export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplica
     const data = record ? record.data : packet.data;
     const inbox = this.replyInbox();
     const deadline = inbox.track(id, topic, callback);
-    const header: FrameHeader = { ...framing(packet, record), id, replyTo: inbox.topic, deadline };
     const fail = (err: unknown) => {
       inbox.forget(id);
       callback({ err, isDisposed: true });
     };
-    inbox
-      .ready()
-      .then(() =>
-        this.options.serializer
-          ? this.serializer.serialize({ pattern: packet.pattern, data })
-          : encodeBody(data),
-      )
-      .then((payload) => publishBody(producer, topic, encodeFrame(header, asBody(payload)), record))
-      .catch(fail);
+    const request = (span?: ProducerSpan) => {
+      const header: FrameHeader = {
+        ...framing(packet, record, span),
+        id,
+        replyTo: inbox.topic,
+        deadline,
+      };
+      return inbox
+        .ready()
+        .then(() =>
+          this.options.serializer
+            ? this.serializer.serialize({ pattern: packet.pattern, data })
+            : encodeBody(data),
+        )
+        .then((payload) =>
+          publishBody(producer, topic, encodeFrame(header, asBody(payload)), record),
+        );
+    };
+    (this.tracing ? traced(this.tracing, topic, 'send', request) : request()).catch(fail);
     return () => inbox.forget(id);
   }
 
@@ -296,7 +318,7 @@ const closedWhile = (what: string) =>
   new NsqClosedError(`ClientNsq was closed while ${what}; connect() or send again to reopen it`);
 
 /** What travels beside the data: the dispatch hook's metadata and the record's headers. */
-function framing(packet: ReadPacket, record?: NsqRecord): FrameHeader {
+function framing(packet: ReadPacket, record?: NsqRecord, span?: ProducerSpan): FrameHeader {
   const header: FrameHeader = {};
   if (packet.metadata && Object.keys(packet.metadata).length) {
     // Metadata is a map of strings (Nest's PacketMetadata); anything else is made one.
@@ -306,12 +328,13 @@ function framing(packet: ReadPacket, record?: NsqRecord): FrameHeader {
   }
   const headers = record?.options.headers;
   if (headers && Object.keys(headers).length) header.headers = headers;
+  if (span?.carrier) header.trace = span.carrier;
   return header;
 }
 
 /** A plain body when there is nothing to carry beside it; a framed one otherwise. */
 function frame(header: FrameHeader, body: Buffer | string): Buffer | string {
-  return header.metadata || header.headers ? encodeFrame(header, body) : body;
+  return header.metadata || header.headers || header.trace ? encodeFrame(header, body) : body;
 }
 
 function asBody(value: unknown): Buffer | string {

@@ -1,6 +1,6 @@
 import type { ProducerDeserializer, ProducerSerializer } from '@nestjs/microservices';
 import { checkAddressList } from '../connection/address.js';
-import { hasMethod, isInt, MAX_TIMER_MS, spec, type OptionsSchema } from '../options.js';
+import { hasMethod, isBoolean, isInt, MAX_TIMER_MS, spec, type OptionsSchema } from '../options.js';
 import { producerSchema, type ProducerOptions } from '../producer/options.js';
 
 export interface NsqClientOptions extends ProducerOptions {
@@ -15,6 +15,8 @@ export interface NsqClientOptions extends ProducerOptions {
   serializer?: ProducerSerializer;
   /** Turns a reply into `{ id, response, err, isDisposed }`; default: Nest's. */
   deserializer?: ProducerDeserializer;
+  /** A PRODUCER span per emit()/send() (OpenTelemetry; needs @opentelemetry/api). Default false. */
+  tracing?: boolean;
 }
 
 export const clientSchema: OptionsSchema<NsqClientOptions> = {
@@ -45,5 +47,11 @@ export const clientSchema: OptionsSchema<NsqClientOptions> = {
     'an object with deserialize()',
     'turns a reply body (a Buffer) into `{ id, response, err, isDisposed }`',
     { defaultText: "Nest's" },
+  ),
+  tracing: spec(
+    false,
+    isBoolean,
+    'a boolean',
+    'a PRODUCER span per `emit()`/`send()`, its context sent with the message (needs `@opentelemetry/api`)',
   ),
 };

@@ -111,3 +111,8 @@ export function preview(body: Buffer): string {
   const text = isUtf8(head) ? JSON.stringify(head.toString()) : `base64:${head.toString('base64')}`;
   return body.length > head.length ? `${text}... (${body.length} bytes)` : text;
 }
+
+/** The error Nest's RPC exception filter passes on after it logged an unknown error itself. */
+export const loggedByNest = (error: unknown) =>
+  !(error instanceof Error) &&
+  (error as { message?: unknown } | null)?.message === 'Internal server error';

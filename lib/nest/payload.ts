@@ -90,6 +90,8 @@ export interface FrameHeader {
   metadata?: Record<string, string>;
   /** What NsqRecordBuilder.setHeaders() attached. */
   headers?: Record<string, string>;
+  /** The sender's trace context (W3C traceparent, tracestate), with tracing on. */
+  trace?: Record<string, string>;
 }
 
 const FRAME_MARK = '#nsq/1 ';
@@ -123,6 +125,7 @@ export function decodeFrame(body: Buffer): { header?: FrameHeader; payload: Buff
   if (!isHeader(header)) {
     throw new NsqDecodeError(`a framed body (${FRAME_MARK.trim()}) with a malformed header line`);
   }
+  if (header.trace !== undefined) header.trace = traceCarrier(header.trace);
   return { header, payload: body.subarray(newline + 1) };
 }
 
@@ -143,6 +146,28 @@ function isHeader(h: unknown): h is FrameHeader {
     if (deadline !== undefined && !Number.isFinite(deadline)) return false;
   }
   return isStringMap(metadata) && isStringMap(headers);
+}
+
+/** Propagated fields a frame header may carry, as the propagator wrote them. */
+const MAX_TRACE_FIELDS = 8;
+const MAX_TRACE_FIELD = 64;
+const MAX_TRACE_VALUE = 1024;
+
+/**
+ * The frame header's `trace` if it is a small map of strings (untrusted input: anything else is
+ * dropped, never fatal to the message); copied into an object with no prototype.
+ */
+export function traceCarrier(value: unknown): Record<string, string> | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const entries = Object.entries(value);
+  if (entries.length > MAX_TRACE_FIELDS) return undefined;
+  const carrier: Record<string, string> = Object.create(null);
+  for (const [key, v] of entries) {
+    if (key.length > MAX_TRACE_FIELD || typeof v !== 'string' || v.length > MAX_TRACE_VALUE)
+      return undefined;
+    carrier[key] = v;
+  }
+  return carrier;
 }
 
 /** A reply to a request, as Nest's WritePacket. */

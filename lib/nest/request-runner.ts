@@ -4,6 +4,7 @@ import type { NsqMessage } from '../consumer/nsq-message.js';
 import type { Replier } from './event-runner.js';
 import { NsqContext } from './nsq-context.js';
 import { decodeBody, decodeFrame, NsqDecodeError } from './payload.js';
+import type { NsqTracer } from './tracing.js';
 
 /** What a request runner needs from its server. */
 export interface RequestHost {
@@ -19,6 +20,8 @@ export interface RequestHost {
   ): void;
   /** Aborted when the server shuts down: a request still running is answered with its reason. */
   shutdown: AbortSignal;
+  /** With tracing on: each request runs inside a CONSUMER span. */
+  tracer?: NsqTracer;
 }
 
 /**
@@ -69,14 +72,18 @@ export function requestRunner(
         return throwError(() => err);
       }
     };
-    try {
-      await new Promise<void>((resolve, reject) => {
-        host.handle(context, produce, (packet) =>
-          host
+    // Settles once the last reply is published; an error reply is marked on the span (if any).
+    const run = (fail?: (err: unknown) => void) =>
+      new Promise<void>((resolve, reject) => {
+        host.handle(context, produce, (packet) => {
+          if (packet.err !== undefined) fail?.(packet.err);
+          return host
             .reply(message.address, header, packet)
-            .then(() => packet.isDisposed && resolve(), reject),
-        );
+            .then(() => packet.isDisposed && resolve(), reject);
+        });
       });
+    try {
+      await (host.tracer ? host.tracer.process(context, run) : run());
     } finally {
       signal.removeEventListener('abort', onShutdown);
     }

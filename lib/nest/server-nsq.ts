@@ -9,54 +9,34 @@ import {
 import { connectionSettingsOf, hideSecret } from '../connection/settings.js';
 import { Consumer } from '../consumer/consumer.js';
 import type { ConsumerOptions } from '../consumer/options.js';
-import type { NsqMessage } from '../consumer/nsq-message.js';
 import { NsqValidationError } from '../errors.js';
-import type { ConsumerMetrics } from '../metrics.js';
-import type { BackoffChange } from '../consumer/rdy-controller.js';
 import { rejectUnknownOptions, resolveOptions } from '../options.js';
 import { assertTopicName } from '../protocol/names.js';
 import { Producer } from '../producer/producer.js';
 import { NSQ_TRANSPORT, type NsqStatus } from './constants.js';
-import { DeadLetters, describe } from './dead-letter.js';
+import { DeadLetters, describe, loggedByNest } from './dead-letter.js';
 import { eventRunner, runToEnd, type Replier } from './event-runner.js';
 import type { NsqContext } from './nsq-context.js';
 import { NsqDecodeError, type FrameHeader } from './payload.js';
 import { routeOfPattern } from './patterns.js';
 import { requestRunner } from './request-runner.js';
+import { loadTracer, tracedInvoker, type NsqTracer } from './tracing.js';
 import {
   HANDLER_EXTRAS,
   HANDLER_OVERRIDES,
   serverSchema,
   type NsqHandlerOptions,
+  type NsqServerEvents,
+  type NsqServerMetrics,
   type NsqServerOptions,
 } from './server-options.js';
 
-export type { NsqHandlerOptions, NsqServerOptions } from './server-options.js';
-
-export type NsqServerEvents = {
-  connected: (address: string, pattern: string) => void;
-  disconnected: (address: string, pattern: string, error: Error | undefined) => void;
-  reconnecting: (address: string, pattern: string, delayMs: number) => void;
-  error: (error: Error) => void;
-  /** A handler failed on a message; it is requeued, or given up after maxAttempts. */
-  failed: (message: NsqMessage, pattern: string, error: unknown) => void;
-  /** A message was given up (dead-lettered, handed to onDiscard, or dropped). */
-  gaveUp: (message: NsqMessage, pattern: string, reason: unknown) => void;
-  /** The pattern's consumer changed its backoff (see the consumer's 'backoff' event). */
-  backoff: (change: BackoffChange, pattern: string) => void;
-  /** nsqlookupd lists a new nsqd for the pattern's topic. */
-  discovered: (address: string, pattern: string) => void;
-};
-
-/** What each pattern's consumer has done, plus the dead letters it published. */
-export interface NsqServerMetrics {
-  patterns: (ConsumerMetrics & { pattern: string; deadLettered: number })[];
-}
-
-/** The error Nest's RPC exception filter passes on after it logged an unknown error itself. */
-const loggedByNest = (error: unknown) =>
-  !(error instanceof Error) &&
-  (error as { message?: unknown } | null)?.message === 'Internal server error';
+export type {
+  NsqHandlerOptions,
+  NsqServerEvents,
+  NsqServerMetrics,
+  NsqServerOptions,
+} from './server-options.js';
 
 /** How long close() lets running requests finish before it answers them with an error. */
 const REQUEST_SHUTDOWN_GRACE = 1000;
@@ -121,8 +101,9 @@ export class ServerNsq
   async listen(callback: (error?: unknown) => void): Promise<void> {
     this.state = 'listening';
     try {
+      const tracer = this.options.tracing ? await loadTracer('ServerNsq') : undefined;
       for (const [pattern, handler] of this.messageHandlers)
-        this.routes.push(this.createRoute(pattern, handler));
+        this.routes.push(this.createRoute(pattern, handler, tracer));
       await Promise.all(this.routes.map((r) => r.consumer.start()));
       this._status$.next('connected');
       callback();
@@ -132,7 +113,7 @@ export class ServerNsq
     }
   }
 
-  private createRoute(pattern: string, handler: NestHandler): Route {
+  private createRoute(pattern: string, handler: NestHandler, tracer?: NsqTracer): Route {
     const { topic, channel } = routeOfPattern(pattern, this.options.channel);
     const extras = (handler.extras ?? {}) as NsqHandlerOptions;
     // Nest types handler extras loosely: a typo here would silently read nothing.
@@ -147,6 +128,7 @@ export class ServerNsq
       serializer: _s,
       deserializer: _z,
       channel: _c,
+      tracing: _t,
       ...consumerOptions
     } = settings;
     if (deadLetterTopic !== undefined) assertTopicName(deadLetterTopic);
@@ -161,7 +143,7 @@ export class ServerNsq
           manualAck: extras.manualAck === true,
           deserialize,
           reply,
-          invoke: (h, data, context) => this.invoke(h, data, context),
+          invoke: tracedInvoker(tracer, (h, data, context) => this.invoke(h, data, context)),
         })
       : requestRunner(handler, {
           pattern,
@@ -170,6 +152,7 @@ export class ServerNsq
           toObservable: (result) => this.transformToObservable(result),
           handle: (context, produce, respond) => this.handleRequest(context, produce, respond),
           shutdown: this.shutdown.signal,
+          tracer,
         });
     if (handler.isEventHandler && !deadLetterTopic && !this.options.onDiscard) {
       this.logger.warn(

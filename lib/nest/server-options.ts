@@ -1,9 +1,12 @@
+import type { NsqMessage } from '../consumer/nsq-message.js';
+import type { BackoffChange } from '../consumer/rdy-controller.js';
+import type { ConsumerMetrics } from '../metrics.js';
 import type { ConsumerDeserializer, ConsumerSerializer } from '@nestjs/microservices';
 import type { BackoffSettings } from '../consumer/backoff.js';
 import type { ConsumerOptions } from '../consumer/options.js';
 import { intakeSchema } from '../consumer/options.js';
 import { connectionSchema } from '../connection/settings.js';
-import { hasMethod, isFunction, spec, type OptionsSchema } from '../options.js';
+import { hasMethod, isBoolean, isFunction, spec, type OptionsSchema } from '../options.js';
 import { assertChannelName, assertTopicName } from '../protocol/names.js';
 import type { NsqDeadLetter } from './payload.js';
 
@@ -48,6 +51,8 @@ export interface NsqServerOptions
   deserializer?: ConsumerDeserializer;
   /** Turns a reply packet into a body; default: JSON. */
   serializer?: ConsumerSerializer;
+  /** A CONSUMER span per handler run (OpenTelemetry; needs @opentelemetry/api). Default false. */
+  tracing?: boolean;
 }
 
 export const serverSchema: OptionsSchema<NsqServerOptions> = {
@@ -86,5 +91,31 @@ export const serverSchema: OptionsSchema<NsqServerOptions> = {
     'turns a body into `{ pattern, data }`; as in Nest',
     { defaultText: 'JSON, else text' },
   ),
+  tracing: spec(
+    false,
+    isBoolean,
+    'a boolean',
+    "a CONSUMER span per handler run, continuing the sender's trace (needs `@opentelemetry/api`)",
+  ),
   ...connectionSchema,
 };
+
+export type NsqServerEvents = {
+  connected: (address: string, pattern: string) => void;
+  disconnected: (address: string, pattern: string, error: Error | undefined) => void;
+  reconnecting: (address: string, pattern: string, delayMs: number) => void;
+  error: (error: Error) => void;
+  /** A handler failed on a message; it is requeued, or given up after maxAttempts. */
+  failed: (message: NsqMessage, pattern: string, error: unknown) => void;
+  /** A message was given up (dead-lettered, handed to onDiscard, or dropped). */
+  gaveUp: (message: NsqMessage, pattern: string, reason: unknown) => void;
+  /** The pattern's consumer changed its backoff (see the consumer's 'backoff' event). */
+  backoff: (change: BackoffChange, pattern: string) => void;
+  /** nsqlookupd lists a new nsqd for the pattern's topic. */
+  discovered: (address: string, pattern: string) => void;
+};
+
+/** What each pattern's consumer has done, plus the dead letters it published. */
+export interface NsqServerMetrics {
+  patterns: (ConsumerMetrics & { pattern: string; deadLettered: number })[];
+}
