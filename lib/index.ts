@@ -14,7 +14,12 @@ export { ClientNsq, type NsqClientEvents } from './nest/client-nsq.js';
 export type { NsqClientOptions } from './nest/client-options.js';
 export { NsqRequestError } from './nest/reply-inbox.js';
 export { NsqRecord, NsqRecordBuilder, type NsqRecordOptions } from './nest/nsq-record.js';
-export { NsqModule, type NsqModuleAsyncOptions, type NsqModuleOptions } from './nest/nsq.module.js';
+export {
+  NsqModule,
+  type NsqModuleAsyncOptions,
+  type NsqModuleOptions,
+  type NsqOptionsFactory,
+} from './nest/nsq.module.js';
 export {
   NsqHealthIndicator,
   type NsqdHealth,

@@ -1,54 +1,45 @@
-import { Module, type DynamicModule, type ModuleMetadata, type Provider } from '@nestjs/common';
+import { ConfigurableModuleBuilder, Module } from '@nestjs/common';
 import { ClientNsq } from './client-nsq.js';
 import type { NsqClientOptions } from './client-options.js';
-import { NsqHealthIndicator } from './nsq-health.indicator.js';
 import { NSQ_MODULE_OPTIONS } from './constants.js';
+import { NsqHealthIndicator } from './nsq-health.indicator.js';
 
-export interface NsqModuleOptions extends NsqClientOptions {
-  /** Register in the global scope, so every module can inject ClientNsq. Default false. */
-  isGlobal?: boolean;
-}
+/**
+ * Nest's own builder makes forRoot() and forRootAsync() (useFactory, useClass, useExisting); a
+ * class given to useClass or useExisting implements `createNsqOptions()`.
+ */
+const { ConfigurableModuleClass, OPTIONS_TYPE, ASYNC_OPTIONS_TYPE } =
+  new ConfigurableModuleBuilder<NsqClientOptions>({ optionsInjectionToken: NSQ_MODULE_OPTIONS })
+    .setClassMethodName('forRoot')
+    .setFactoryMethodName('createNsqOptions')
+    .setExtras({ isGlobal: false }, (definition, extras) => ({
+      ...definition,
+      global: extras.isGlobal,
+    }))
+    .build();
 
-export interface NsqModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
-  isGlobal?: boolean;
-  inject?: any[];
-  useFactory: (...args: any[]) => NsqClientOptions | Promise<NsqClientOptions>;
+/** forRoot's options: the ClientNsq options, and `isGlobal` (default false). */
+export type NsqModuleOptions = typeof OPTIONS_TYPE;
+/** forRootAsync's: `imports`, `inject`, and one of `useFactory`, `useClass`, `useExisting`. */
+export type NsqModuleAsyncOptions = typeof ASYNC_OPTIONS_TYPE;
+/** What a class given to forRootAsync's `useClass` or `useExisting` implements. */
+export interface NsqOptionsFactory {
+  createNsqOptions(): NsqClientOptions | Promise<NsqClientOptions>;
 }
 
 /**
  * Provides an injectable ClientNsq (closed on application shutdown) and NsqHealthIndicator.
- * `NsqModule.forRoot({ nsqd: ['127.0.0.1:4150'] })`, or forRootAsync with a factory.
+ * `NsqModule.forRoot({ nsqd: ['127.0.0.1:4150'] })`, or forRootAsync.
  */
-@Module({})
-export class NsqModule {
-  static forRoot(options: NsqModuleOptions): DynamicModule {
-    const { isGlobal, ...clientOptions } = options;
-    return NsqModule.create([{ provide: NSQ_MODULE_OPTIONS, useValue: clientOptions }], isGlobal);
-  }
-
-  static forRootAsync(options: NsqModuleAsyncOptions): DynamicModule {
-    const provider: Provider = {
-      provide: NSQ_MODULE_OPTIONS,
-      useFactory: options.useFactory,
-      inject: options.inject ?? [],
-    };
-    return { ...NsqModule.create([provider], options.isGlobal), imports: options.imports ?? [] };
-  }
-
-  private static create(optionProviders: Provider[], isGlobal = false): DynamicModule {
-    return {
-      module: NsqModule,
-      global: isGlobal,
-      providers: [
-        ...optionProviders,
-        {
-          provide: ClientNsq,
-          useFactory: (options: NsqClientOptions) => new ClientNsq(options),
-          inject: [NSQ_MODULE_OPTIONS],
-        },
-        NsqHealthIndicator,
-      ],
-      exports: [ClientNsq, NsqHealthIndicator],
-    };
-  }
-}
+@Module({
+  providers: [
+    {
+      provide: ClientNsq,
+      useFactory: (options: NsqClientOptions) => new ClientNsq(options),
+      inject: [NSQ_MODULE_OPTIONS],
+    },
+    NsqHealthIndicator,
+  ],
+  exports: [ClientNsq, NsqHealthIndicator],
+})
+export class NsqModule extends ConfigurableModuleClass {}

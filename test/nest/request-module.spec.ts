@@ -8,6 +8,7 @@ import {
   NsqContext,
   NsqHealthIndicator,
   NsqModule,
+  type NsqOptionsFactory,
   ServerNsq,
 } from '../../lib/index.js';
 import { sharedNsq, uniqueName } from '../harness/nsq.js';
@@ -125,6 +126,40 @@ describe('request/response and NsqModule', () => {
     expect(health.nsq.nsqd).toEqual([{ address: nsqd, role: 'producer', connected: true }]);
     await app.close();
     expect((await api.topicStats(topic))?.message_count).toBe(1);
+  });
+
+  it('NsqModule.forRootAsync takes a useClass or useExisting options factory', async () => {
+    @Injectable()
+    class NsqConfig implements NsqOptionsFactory {
+      createNsqOptions() {
+        return { nsqd: [nsqd] };
+      }
+    }
+    @Module({ providers: [NsqConfig], exports: [NsqConfig] })
+    class ConfigHolder {}
+
+    for (const [kind, async] of [
+      ['useClass', NsqModule.forRootAsync({ useClass: NsqConfig })],
+      ['useExisting', NsqModule.forRootAsync({ imports: [ConfigHolder], useExisting: NsqConfig })],
+    ] as const) {
+      @Module({ imports: [async], providers: [OrdersService] })
+      class AppModule {}
+      const app = await Test.createTestingModule({ imports: [AppModule] }).compile();
+      const topic = `${T}-${kind}`;
+      await lastValueFrom(app.get(OrdersService).client.emit(topic, kind));
+      await app.close();
+      expect((await api.topicStats(topic))?.message_count).toBe(1);
+    }
+  });
+
+  it('NsqModule.forRoot({ isGlobal: true }) lets every module inject ClientNsq', async () => {
+    @Module({ providers: [OrdersService], exports: [OrdersService] })
+    class FeatureModule {}
+    @Module({ imports: [NsqModule.forRoot({ nsqd: [nsqd], isGlobal: true }), FeatureModule] })
+    class AppModule {}
+    const app = await Test.createTestingModule({ imports: [AppModule] }).compile();
+    expect(app.get(OrdersService).client).toBeInstanceOf(ClientNsq);
+    await app.close();
   });
 
   it('ClientsModule.register with customClass ClientNsq works', async () => {
