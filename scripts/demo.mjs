@@ -4,6 +4,9 @@
 // and the sample app on free loopback ports, sends a burst of orders over HTTP (plus one poison
 // order and some quotes), shows progress, waits until both channels handled every order, prints
 // a summary and stops everything. `npm run demo -- --keep` keeps it all running until Ctrl-C.
+// `npm run demo -- --nsqd 3` runs the flow over three nsqd behind nsqlookupd and stops the one the
+// producer uses half-way through (SIGTERM, back after 3 s): the producer fails over, and the
+// summary checks that every accepted order was handled by both channels.
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -26,6 +29,8 @@ const HELP = `Usage: npm run demo [-- options]
   --keep               keep nsqd, nsqlookupd, nsqadmin and the app running after the run,
                        until Ctrl-C (explore nsqadmin, curl the app)
   --orders=N           orders to send (default 3000)
+  --nsqd=N             nsqd behind nsqlookupd (default 1); with 2 or more, the nsqd the
+                       producer uses is stopped half-way through and restarted 3 s later
   --concurrency=N      HTTP requests in flight at once (default 64)
   --timeout=SECONDS    how long sending and handling every order may take (default 120)
   --skip-build         use the existing dist/ and sample/dist/
@@ -37,6 +42,7 @@ try {
     options: {
       keep: { type: 'boolean', default: false },
       orders: { type: 'string', default: '3000' },
+      nsqd: { type: 'string', default: '1' },
       concurrency: { type: 'string', default: '64' },
       timeout: { type: 'string', default: '120' },
       'skip-build': { type: 'boolean', default: false },
@@ -61,6 +67,9 @@ function positiveInt(name, value, min = 1) {
   return n;
 }
 const ORDERS = positiveInt('orders', options.orders);
+const NSQDS = positiveInt('nsqd', options.nsqd);
+/** How long the stopped nsqd stays down in a scale-out run. */
+const NSQD_DOWN_MS = 3_000;
 const CONCURRENCY = positiveInt('concurrency', options.concurrency);
 const TIMEOUT_MS = positiveInt('timeout', options.timeout) * 1000;
 const KEEP = options.keep;
@@ -304,14 +313,31 @@ async function sendQuotes(url, count) {
   return { latencies, example };
 }
 
-/** Posts `count` orders with at most `concurrency` requests in flight. */
+/**
+ * Posts `count` orders with at most `concurrency` requests in flight; records the ids accepted.
+ * With several nsqd, a POST that fails while the producer fails over is tried again (up to 10
+ * times): the order it carried may or may not have been published, as the app's error says.
+ */
 async function sendOrders(url, count, concurrency, progress) {
   const started = Date.now();
   let next = 0;
+  const post = async (i) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await http('POST', `${url}/orders`, orderBody(i));
+      } catch (err) {
+        if (NSQDS === 1 || attempt === 10) throw err;
+        progress.failedPosts++;
+        await sleep(100);
+      }
+    }
+  };
   const worker = async () => {
     while (next < count && !stopping) {
       const i = next++;
-      await http('POST', `${url}/orders`, orderBody(i));
+      const order = await post(i);
+      progress.accepted.push(order.id);
+      if (progress.stoppedAt && !progress.firstAfterStop) progress.firstAfterStop = Date.now();
       progress.sent++;
     }
   };
@@ -363,6 +389,33 @@ function showProgress(line) {
   }
 }
 
+/**
+ * Stops `nsqd` (SIGTERM: it writes its queues to disk) and starts it again on the same ports and
+ * data dir NSQD_DOWN_MS later. Resolves with when and for how long.
+ */
+async function stopAndRestart(nsqd, progress) {
+  const atOrder = progress.sent;
+  progress.stoppedAt = Date.now();
+  step(`stopping nsqd ${nsqd.tcpAddress} (the producer's) at order ${fmt(atOrder)}`);
+  await nsqd.stop('SIGTERM');
+  await sleep(NSQD_DOWN_MS);
+  await nsqd.start();
+  const downMs = Date.now() - progress.stoppedAt;
+  step(`nsqd ${nsqd.tcpAddress} is back after ${(downMs / 1000).toFixed(1)} s`);
+  return { atOrder, stoppedAt: progress.stoppedAt, downMs };
+}
+
+/** How many of `ids` some channel has not handled yet (asked in chunks: body size limits). */
+async function unhandled(url, ids) {
+  let count = 0;
+  for (let i = 0; i < ids.length; i += 1000) {
+    const chunk = ids.slice(i, i + 1000);
+    const missing = await http('POST', `${url}/stats/missing`, { ids: chunk });
+    for (const channelName of [BILLING, SHIPPING]) count += (missing[channelName] ?? chunk).length;
+  }
+  return count;
+}
+
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
@@ -372,13 +425,16 @@ async function main() {
   step(`NSQ v1.3.0 binaries in ${relative(root, binDir)}`);
 
   const lookupd = await LookupdProcess.start();
-  const nsqd = await NsqdProcess.start({ lookupd });
+  const nsqds = [];
+  for (let i = 0; i < NSQDS; i++) nsqds.push(await NsqdProcess.start({ lookupd }));
+  const nsqd = nsqds[0];
   const nsqdStartedAt = Date.now();
   const nsqadmin = await NsqadminProcess.start(lookupd);
-  await createChannels(nsqd.httpUrl);
+  for (const n of nsqds) await createChannels(n.httpUrl);
   step(
     `nsqlookupd ${lookupd.httpAddress} (tcp ${lookupd.tcpAddress}), ` +
-      `nsqd ${nsqd.tcpAddress} (http ${nsqd.httpAddress}), nsqadmin ${nsqadmin.httpUrl}`,
+      nsqds.map((n) => `nsqd ${n.tcpAddress} (http ${n.httpAddress})`).join(', ') +
+      `, nsqadmin ${nsqadmin.httpUrl}`,
   );
 
   if (options['skip-build']) step('build skipped (--skip-build)');
@@ -391,7 +447,8 @@ async function main() {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   await startApp({
-    NSQD_ADDRESS: nsqd.tcpAddress,
+    // The producer publishes to the first and fails over to the next; the consumers use all.
+    NSQD_ADDRESS: nsqds.map((n) => n.tcpAddress).join(','),
     NSQLOOKUPD_ADDRESS: lookupd.httpAddress,
     PORT: String(port),
     HOST: '127.0.0.1',
@@ -419,7 +476,8 @@ async function main() {
     `sending ${fmt(ORDERS)} orders (${CONCURRENCY} at a time), 1 poison order ${poison.id.slice(0, 8)}, quotes`,
   );
 
-  const progress = { sent: 0 };
+  const progress = { sent: 0, accepted: [], failedPosts: 0 };
+  let fault;
   const startedAt = Date.now();
   let stats;
   let sendError;
@@ -454,6 +512,7 @@ async function main() {
     }
     const billing = channel(stats, BILLING);
     const shipping = channel(stats, SHIPPING);
+    if (NSQDS > 1 && !fault && progress.sent >= ORDERS / 2) fault = stopAndRestart(nsqd, progress);
     if (billing.handled < ORDERS) {
       rdySamples.total++;
       if (rdyOf(stats, BILLING) <= 1) rdySamples.backoff++;
@@ -462,7 +521,8 @@ async function main() {
       sendingDone &&
       billing.handled >= ORDERS &&
       shipping.handled >= ORDERS &&
-      stats.deadLetters.count >= 2;
+      stats.deadLetters.count >= 2 &&
+      (NSQDS === 1 || ((await fault) && (await unhandled(url, progress.accepted)) === 0));
     if (tty || Date.now() - lastPrint >= 1000 || complete) {
       showProgress(progressLine(progress, stats, startedAt));
       lastPrint = Date.now();
@@ -504,6 +564,9 @@ async function main() {
       0,
     );
   if (finalHealth.status !== 'ok') problems.push(`health is ${JSON.stringify(finalHealth)}`);
+  const missing = await unhandled(url, progress.accepted);
+  if (missing !== 0) problems.push(`${missing} accepted orders not handled by both channels`);
+  const faulted = fault ? await fault : undefined;
 
   // -------------------------------------------------------------------------------------------
   const elapsed = (stats.lastHandledAt - startedAt) / 1000;
@@ -558,6 +621,25 @@ async function main() {
         `p50 ${percentile(quotes.latencies, 0.5).toFixed(1)} ms, max ${Math.max(...quotes.latencies).toFixed(1)} ms; ` +
         `${quotes.example.items} = ${(quotes.example.quote.totalCents / 100).toFixed(2)} EUR`,
     ],
+    ...(faulted
+      ? [
+          [
+            'scale-out',
+            `${NSQDS} nsqd behind nsqlookupd; at order ${fmt(faulted.atOrder)} the producer's nsqd ` +
+              `${nsqd.tcpAddress} was stopped (SIGTERM) and came back ${(faulted.downMs / 1000).toFixed(1)} s later`,
+          ],
+          [
+            '',
+            `producer failed over: next order accepted ${progress.firstAfterStop - faulted.stoppedAt} ms after the stop; ` +
+              `${progress.failedPosts} POSTs failed meanwhile and were sent again`,
+          ],
+          [
+            '',
+            `${fmt(progress.accepted.length)} orders accepted, ${missing} of them not handled by both channels` +
+              ` (lost: ${missing}); duplicates are allowed (at-least-once)`,
+          ],
+        ]
+      : []),
     ['health', `${finalHealth.status} (GET ${url}/health)`],
     [
       'metrics',

@@ -33,36 +33,34 @@ export class NsqHealthIndicator {
   ): Promise<NsqHealthResult<Key>> {
     const clients = sources.clients ?? (this.client ? [this.client] : []);
     const nsqd: NsqdHealth[] = [];
+    /** What makes the check fail: a consumer connection down, or a producer with none up. */
+    const down: string[] = [];
     for (const client of clients) {
-      const producer = await connectedProducer(client);
-      const links = producer.connections();
-      // A producer publishes through one nsqd at a time: it is healthy when one is connected.
-      const up = links.some((c) => c.connected);
+      const links = (await connectedProducer(client)).connections();
       for (const c of links) {
         nsqd.push({
           address: c.address,
           role: 'producer',
-          connected: up ? c.connected || !c.lastError : false,
-          error: c.lastError ?? (up ? undefined : 'not connected'),
+          connected: c.connected,
+          ...(c.lastError && !c.connected ? { error: c.lastError } : {}),
         });
       }
+      // A producer publishes through one nsqd at a time and fails over to the others: it is
+      // healthy while one is connected, even with another one down.
+      if (!links.some((c) => c.connected))
+        down.push(`${links.map((c) => c.address).join(', ')} (producer)`);
     }
     for (const server of sources.servers ?? []) {
       for (const consumer of server.unwrap<Consumer[]>()) {
         for (const c of consumer.connections()) {
-          nsqd.push({
-            address: c.address,
-            role: `${consumer.topic}/${consumer.channel}`,
-            connected: c.subscribed,
-          });
+          const role = `${consumer.topic}/${consumer.channel}`;
+          nsqd.push({ address: c.address, role, connected: c.subscribed });
+          if (!c.subscribed) down.push(`${c.address} (${role})`);
         }
       }
     }
-    const down = nsqd.filter((n) => !n.connected);
     const status = down.length ? 'down' : 'up';
-    const message = down.length
-      ? `nsqd not connected: ${down.map((d) => `${d.address} (${d.role})`).join(', ')}`
-      : undefined;
+    const message = down.length ? `nsqd not connected: ${down.join(', ')}` : undefined;
     return { [key]: { status, nsqd, ...(message ? { message } : {}) } } as NsqHealthResult<Key>;
   }
 }

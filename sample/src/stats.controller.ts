@@ -1,4 +1,4 @@
-import { Controller, Get } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Post } from '@nestjs/common';
 import { ServerNsq } from 'nestjs-nsq';
 import { StatsService } from './stats.service.js';
 
@@ -20,5 +20,13 @@ export class StatsController {
         connections: c.connections(),
       })),
     };
+  }
+
+  /** POST { ids: [...] }: per channel, which of these orders it has not handled yet. */
+  @Post('stats/missing')
+  @HttpCode(200)
+  missing(@Body() body: { ids?: unknown }) {
+    const ids = Array.isArray(body?.ids) ? body.ids.filter((i) => typeof i === 'string') : [];
+    return this.stats.missing(ids as string[]);
   }
 }

@@ -103,6 +103,13 @@ export class StatsService {
     this.channel(channel).handled(orderId, attempts, Math.max(0, now - createdAt), now);
   }
 
+  /** Per channel, the ids of `orderIds` it has not handled (successfully) yet. */
+  missing(orderIds: string[]): Record<string, string[]> {
+    return Object.fromEntries(
+      [...this.channels].map(([name, c]) => [name, orderIds.filter((id) => !c.orders.has(id))]),
+    );
+  }
+
   failed(channel: string, lastAttempt: boolean): void {
     const counters = this.channel(channel);
     if (lastAttempt) counters.gaveUp++;

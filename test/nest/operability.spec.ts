@@ -279,6 +279,29 @@ describe('NsqHealthIndicator checks nsqd for a producer-only service', () => {
   });
 });
 
+describe('NsqHealthIndicator and a producer that failed over', () => {
+  it('is up while one of its nsqd is connected, and shows the one that is down', async () => {
+    const dead = `127.0.0.1:${await freePort()}`;
+    const client = new ClientNsq({ nsqd: [dead, nsqd] });
+    try {
+      await lastValueFrom(client.emit(`${T}-failover`, 'x')); // fails over to the live nsqd
+      const result = await new NsqHealthIndicator(client).isHealthy('nsq');
+      expect(result.nsq.status).toBe('up');
+      expect(result.nsq.nsqd).toEqual([
+        {
+          address: dead,
+          role: 'producer',
+          connected: false,
+          error: expect.stringMatching(/ECONNREFUSED/),
+        },
+        { address: nsqd, role: 'producer', connected: true },
+      ]);
+    } finally {
+      await client.close();
+    }
+  });
+});
+
 describe('shutdown with a stuck handler', () => {
   it('says what it waits for, then what it handed back', async () => {
     const topic = `${T}-stuck`;
