@@ -20,20 +20,22 @@
 // - published: publish() resolved (nsqd acknowledged). failed: publish() rejected, by err.code.
 // - handled: the handler resolved for that body (a failed attempt is not a handling).
 // - lost: acknowledged and never handled by the end, split into two kinds:
-//   (a) lost inside nsqd at a SIGKILL: there is evidence it was last inside the nsqd process
-//       that was SIGKILLed. Its nsqd is known (the producer connection that was acknowledging
-//       stayed the same from publish() to its acknowledgement, or a delivery came from it;
-//       a message lives in one nsqd only) and the first restart of that nsqd after the last
-//       sign of it (the acknowledgement, or the arrival of its last delivery, whose handling
-//       failed so it was REQ'd into nsqd's memory) is a SIGKILL: it was acknowledged by, or
-//       last delivered by, the process that the SIGKILL took (before the restarted one was
-//       up) and never came back. Printed per SIGKILL with the acknowledgement times relative
-//       to the kill, so a reader can judge them.
-//   (b) lost by the transport: every other lost message, including those whose nsqd is
-//       unknown and those whose nsqd's next restart was a SIGTERM (nsqd persists then).
-// - duplicate: handled more than once, by cause: the fault on the nsqd of the first handling
-//   that began before the second handling and ended at most 1 s before the first one (its FIN
-//   did not make it), else "no fault" (a transport or timeout matter, printed to judge).
+//   (a) lost inside nsqd at a SIGKILL, only with evidence that it was inside the nsqd process
+//       that a SIGKILL took: its nsqd is known (a message lives in one nsqd: the one the
+//       producer's connection was on, unchanged from publish() to the acknowledgement, or the
+//       one a delivery came from), and that nsqd's first restart whose new process was up only
+//       after the last sign of the message (its acknowledgement, or the arrival of its last
+//       delivery, whose handling failed, so it was REQ'd into nsqd's memory) was a SIGKILL.
+//       I.e. acknowledged by the killed process and never delivered, or last delivered by it,
+//       REQ'd and never delivered again. Printed per SIGKILL with its count and the times of
+//       acknowledgement (and last delivery) relative to the kill, so a reader can judge them.
+//   (b) lost by the transport: every other lost message (nsqd unknown, the next restart of its
+//       nsqd a SIGTERM, which persists in-flight and deferred messages, or none after it...).
+// - duplicate: handled more than once. Cause: the latest fault of the first handling's nsqd
+//   that began before the second handling and ended at most 1 s before the first one (so its
+//   FIN may not have made it), else a lookupd restart in that span, else "no fault" (a
+//   transport or msg-timeout matter, to judge); "handled from both nsqd" if the handlings came
+//   from different nsqd (published twice).
 // - recovery: from the fault to the first handling of a message published after the fault.
 //   max gap: the longest time without any handling between this fault and the next.
 // - stall window: a 5 s window (sliding by 1 s) with no handling at all while some acknowledged
@@ -723,7 +725,7 @@ function attributeLoss({
 
 /** Why a message was handled twice (header: duplicate). */
 function duplicateCause(faults, firstNsqd, secondNsqd, t1, t2) {
-  if (firstNsqd < 0 || firstNsqd !== secondNsqd) return 'handled from both nsqd';
+  if (firstNsqd !== secondNsqd) return 'handled from both nsqd';
   const inWindow = (f) => f.at <= t2 && f.endAt >= t1 - 1000;
   const f =
     faults.findLast((x) => x.target === `nsqd${firstNsqd}` && inWindow(x)) ??
