@@ -23,14 +23,18 @@
 //   (a) lost inside nsqd at a SIGKILL, only with evidence that it was inside the nsqd process
 //       that a SIGKILL took: its nsqd is known (a message lives in one nsqd: the one the
 //       producer's connection was on, unchanged from publish() to the acknowledgement, or the
-//       one a delivery came from), and that nsqd's first restart whose new process was up only
+//       one a delivery came from); that nsqd's first restart whose new process was up only
 //       after the last sign of the message (its acknowledgement, or the arrival of its last
-//       delivery, whose handling failed, so it was REQ'd into nsqd's memory) was a SIGKILL.
-//       I.e. acknowledged by the killed process and never delivered, or last delivered by it,
-//       REQ'd and never delivered again. Printed per SIGKILL with its count and the times of
-//       acknowledgement (and last delivery) relative to the kill, so a reader can judge them.
+//       delivery, whose handling failed, so it was REQ'd) was a SIGKILL; and it was in flight
+//       there at the kill: if it was delivered, its last delivery arrived at most 1 s before
+//       the kill (with requeueDelay 0 and --mem-queue-size=0, a REQ that nsqd processed puts
+//       it back on disk, which a SIGKILL does not lose); if not, no message behind it in that nsqd's queue (published to it later)
+//       reached a consumer earlier than 1 s before the kill (nsqd sends what it takes from the
+//       queue within its output buffer timeout, 25 ms by default). Printed per SIGKILL with its
+//       count and the times of acknowledgement (and last delivery) relative to the kill.
 //   (b) lost by the transport: every other lost message (nsqd unknown, the next restart of its
-//       nsqd a SIGTERM, which persists in-flight and deferred messages, or none after it...).
+//       nsqd a SIGTERM, which persists in-flight and deferred messages, or none, or last seen
+//       long before the kill...), each with the reason it is not (a).
 // - duplicate: handled more than once. Cause: the latest fault of the first handling's nsqd
 //   that began before the second handling and ended at most 1 s before the first one (so its
 //   FIN may not have made it), else a lookupd restart in that span, else "no fault" (a
@@ -229,6 +233,7 @@ async function runPhase(name, backoff, config, cursor, { Consumer, Producer }) {
   const ackNsqd = new Int8Array(capacity).fill(-1);
   const lastNsqd = new Int8Array(capacity).fill(-1);
   const lastRecvAt = new Int32Array(capacity).fill(-1);
+  const firstRecvAt = new Int32Array(capacity).fill(-1);
   const lastFailed = new Uint8Array(capacity);
   const firstOkNsqd = new Int8Array(capacity).fill(-1);
   const secondOkNsqd = new Int8Array(capacity).fill(-1);
@@ -268,6 +273,7 @@ async function runPhase(name, backoff, config, cursor, { Consumer, Producer }) {
       if (calls[seq] < 255) calls[seq]++;
       lastNsqd[seq] = nsqdIndex(msg.address);
       lastRecvAt[seq] = msg.receivedAt - t0;
+      if (firstRecvAt[seq] < 0) firstRecvAt[seq] = lastRecvAt[seq];
       lastFailed[seq] = 0;
     }
     if (msg.attempts === 1 && Math.random() < config.failRate) {
@@ -513,10 +519,13 @@ async function runPhase(name, backoff, config, cursor, { Consumer, Producer }) {
 
   const { inNsqd, byTransport } = attributeLoss({
     lostSeqs,
+    issued: stats.issued,
     faults,
+    pubState,
     ackAt,
     ackNsqd,
     lastNsqd,
+    firstRecvAt,
     lastRecvAt,
     lastFailed,
     calls,
@@ -665,14 +674,27 @@ function findStalls({
  */
 function attributeLoss({
   lostSeqs,
+  issued,
   faults,
+  pubState,
   ackAt,
   ackNsqd,
   lastNsqd,
+  firstRecvAt,
   lastRecvAt,
   lastFailed,
   calls,
 }) {
+  const nsqdOf = (s) => (ackNsqd[s] >= 0 ? ackNsqd[s] : calls[s] > 0 ? lastNsqd[s] : -1);
+  // laterDelivered[s]: the earliest first delivery of a message published after s to the same
+  // nsqd, i.e. behind s in that nsqd's queue (one producer, in order, FIFO disk queue).
+  const laterDelivered = new Float64Array(issued);
+  const earliest = [Infinity, Infinity];
+  for (let s = issued - 1; s >= 0; s--) {
+    const k = pubState[s] === 1 ? nsqdOf(s) : -1;
+    laterDelivered[s] = k >= 0 ? earliest[k] : Infinity;
+    if (k >= 0 && firstRecvAt[s] >= 0) earliest[k] = Math.min(earliest[k], firstRecvAt[s]);
+  }
   const kills = faults
     .filter((f) => f.kind === 'SIGKILL+restart')
     .map((f) => ({
@@ -709,6 +731,10 @@ function attributeLoss({
       );
       if (!next) why = 'no restart of its nsqd after it';
       else if (next.kind !== 'SIGKILL+restart') why = `its nsqd's next restart was ${next.kind}`;
+      else if (calls[s] > 0 && lastRecvAt[s] < next.at - IN_NSQD_MS)
+        why = `REQ'd over ${IN_NSQD_MS} ms before the SIGKILL`;
+      else if (calls[s] === 0 && laterDelivered[s] < next.at - IN_NSQD_MS)
+        why = `a message behind it delivered over ${IN_NSQD_MS} ms before the SIGKILL`;
       else {
         const kill = kills.find((x) => x.fault === next);
         kill.count++;
@@ -722,6 +748,13 @@ function attributeLoss({
   }
   return { inNsqd: kills.map(({ fault: _f, ...k }) => k), byTransport };
 }
+
+/**
+ * How long before a SIGKILL a lost message may have last been seen and still count as lost
+ * inside nsqd: nsqd sends what it takes from the queue within its output buffer timeout (25 ms
+ * by default), and a failed handling's REQ leaves at once; the rest is event-loop slack.
+ */
+const IN_NSQD_MS = 1000;
 
 /** Why a message was handled twice (header: duplicate). */
 function duplicateCause(faults, firstNsqd, secondNsqd, t1, t2) {
