@@ -1,5 +1,5 @@
-// Fault suite, backoff on: a phantom in-flight message (see phantom-in-flight.spec.ts) costs a
-// consumer in normal mode one slot of its window, but in backoff's testing state the single
+// Fault suite, backoff on: phantom in-flight messages (see phantom-in-flight.spec.ts) cost a
+// consumer in normal mode a slot of its window each, but in backoff's testing state the single
 // RDY 1 is never served (nsqd counts the phantom against it), so the consumer would stop
 // consuming for good. It must replace the connection: after SIGKILL cycles, a backoff still ends
 // and every message is handled.
@@ -55,6 +55,7 @@ describe('phantom in-flight after nsqd crashes, backoff on', () => {
       if (conns.length && rdy === 0) seen.paused++;
       if (rdy === 1) seen.testing++;
     }, 5);
+    watch.unref();
     await producer.publish(topic, 'first');
     await consumer.start();
 
