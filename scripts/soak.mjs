@@ -4,7 +4,8 @@
 // consumers sharing one channel (5 % of first attempts fail), and a fault every ~12 s: SIGKILL +
 // restart, SIGTERM + restart, SIGSTOP for 5 s, lookupd restart. Runs twice: backoff off, then on.
 // Reports per phase what was published, lost, duplicated, how long each fault interrupted
-// handling, stalls, heap growth and whether everything drained; exits 1 on loss, stall or no drain.
+// handling, stalls, heap growth and whether everything drained; exits 1 on a message lost by the
+// transport, a stall window or no drain (messages lost inside nsqd at a SIGKILL are reported).
 //
 //   npx tsc -p tsconfig.build.json && node scripts/soak.mjs [--minutes N] [--quick]
 //
@@ -18,7 +19,27 @@
 // Definitions (the numbers printed follow these exactly):
 // - published: publish() resolved (nsqd acknowledged). failed: publish() rejected, by err.code.
 // - handled: the handler resolved for that body (a failed attempt is not a handling).
-// - lost: acknowledged and never handled by the end. duplicate: handled more than once.
+// - lost: acknowledged and never handled by the end, split into two kinds:
+//   (a) lost inside nsqd at a SIGKILL, only with evidence that it was inside the nsqd process
+//       that a SIGKILL took: its nsqd is known (a message lives in one nsqd: the one the
+//       producer's connection was on, unchanged from publish() to the acknowledgement, or the
+//       one a delivery came from); that nsqd's first restart whose new process was up only
+//       after the last sign of the message (its acknowledgement, or the arrival of its last
+//       delivery, whose handling failed, so it was REQ'd) was a SIGKILL; and it was in flight
+//       there at the kill: if it was delivered, its last delivery arrived at most 1 s before
+//       the kill (with requeueDelay 0 and --mem-queue-size=0, a REQ that nsqd processed puts
+//       it back on disk, which a SIGKILL does not lose); if not, no message behind it in that nsqd's queue (published to it later)
+//       reached a consumer earlier than 1 s before the kill (nsqd sends what it takes from the
+//       queue within its output buffer timeout, 25 ms by default). Printed per SIGKILL with its
+//       count and the times of acknowledgement (and last delivery) relative to the kill.
+//   (b) lost by the transport: every other lost message (nsqd unknown, the next restart of its
+//       nsqd a SIGTERM, which persists in-flight and deferred messages, or none, or last seen
+//       long before the kill...), each with the reason it is not (a).
+// - duplicate: handled more than once. Cause: the latest fault of the first handling's nsqd
+//   that began before the second handling and ended at most 1 s before the first one (so its
+//   FIN may not have made it), else a lookupd restart in that span, else "no fault" (a
+//   transport or msg-timeout matter, to judge); "handled from both nsqd" if the handlings came
+//   from different nsqd (published twice).
 // - recovery: from the fault to the first handling of a message published after the fault.
 //   max gap: the longest time without any handling between this fault and the next.
 // - stall window: a 5 s window (sliding by 1 s) with no handling at all while some acknowledged
@@ -29,10 +50,11 @@
 //   are counted as lost).
 // - heap slope: heapUsed after global.gc(), sampled every 10 s from t = 10 s to the end of
 //   publishing, least squares, MB per minute (the first 10 s are warm-up).
-// - nsqd v1.3.0 keeps in-flight messages only in memory, including those still in its output
-//   buffer for a client (consumer default: up to 4 KiB or 25 ms): a SIGKILL of the nsqd the
-//   producer is on loses those, typically a few dozen, which never reach the client. That shows
-//   as "lost, never reached a handler" just before a SIGKILL; --unbuffered shrinks that window.
+// - nsqd v1.3.0 keeps in-flight and deferred messages only in memory, including those still in
+//   its output buffer for a client (consumer default: up to 4 KiB or 25 ms), while with
+//   --sync-every=1 its disk read position is already persisted: a SIGKILL of the nsqd the
+//   producer is on loses those, typically a few dozen, which never reach the client. Those
+//   are (a) above; --unbuffered shrinks that window.
 // - drained: within 60 s of the end of publishing, topic and channel depth, in-flight and deferred
 //   are 0 on both nsqd and both consumers' inFlight is 0, twice in a row 0.5 s apart.
 import { spawn } from 'node:child_process';
@@ -165,8 +187,12 @@ async function main() {
   await cleanup();
   clearTimeout(watchdog);
   report(phases, config);
-  const pass = phases.every((p) => p.lost === 0 && p.stallWindows.length === 0 && p.drained);
-  console.log(pass ? '\nsoak: PASS' : '\nsoak: FAIL (lost, stall windows or not drained)');
+  const pass = phases.every(
+    (p) => p.lostByTransport === 0 && p.stallWindows.length === 0 && p.drained,
+  );
+  console.log(
+    pass ? '\nsoak: PASS' : '\nsoak: FAIL (lost by the transport, stall windows or not drained)',
+  );
   process.exit(pass ? 0 : 1);
 }
 
@@ -201,6 +227,16 @@ async function runPhase(name, backoff, config, cursor, { Consumer, Producer }) {
   const okCount = new Uint8Array(capacity); // successful handlings (saturates at 255)
   const calls = new Uint8Array(capacity); // handler calls, failed ones included (saturates)
   const firstOkAt = new Int32Array(capacity).fill(-1);
+  const secondOkAt = new Int32Array(capacity).fill(-1);
+  // Where each message is: the nsqd index that acknowledged it (-1 unknown), the nsqd of its
+  // last delivery and when that arrived, whether its handling failed, and first/second handler.
+  const ackNsqd = new Int8Array(capacity).fill(-1);
+  const lastNsqd = new Int8Array(capacity).fill(-1);
+  const lastRecvAt = new Int32Array(capacity).fill(-1);
+  const firstRecvAt = new Int32Array(capacity).fill(-1);
+  const lastFailed = new Uint8Array(capacity);
+  const firstOkNsqd = new Int8Array(capacity).fill(-1);
+  const secondOkNsqd = new Int8Array(capacity).fill(-1);
   const maxSeconds = Math.ceil((config.phaseMs + config.drainMs * 2 + 60_000) / 1000);
   const okPerSecond = new Int32Array(maxSeconds);
 
@@ -228,12 +264,21 @@ async function runPhase(name, backoff, config, cursor, { Consumer, Producer }) {
   const faults = [];
   const openFaults = []; // waiting for their first post-fault handling
 
+  const nsqdIndex = (address) => nsqds.findIndex((n) => n.tcpAddress === address);
   const makeHandler = (ci) => async (msg) => {
     stats.handlerCalls++;
     const seq = Number(msg.body.toString());
-    if (seq >= 0 && seq < capacity && calls[seq] < 255) calls[seq]++;
+    const known = Number.isInteger(seq) && seq >= 0 && seq < capacity;
+    if (known) {
+      if (calls[seq] < 255) calls[seq]++;
+      lastNsqd[seq] = nsqdIndex(msg.address);
+      lastRecvAt[seq] = msg.receivedAt - t0;
+      if (firstRecvAt[seq] < 0) firstRecvAt[seq] = lastRecvAt[seq];
+      lastFailed[seq] = 0;
+    }
     if (msg.attempts === 1 && Math.random() < config.failRate) {
       stats.injected++;
+      if (known) lastFailed[seq] = 1;
       throw new Error('injected failure');
     }
     await sleep(1);
@@ -245,7 +290,13 @@ async function runPhase(name, backoff, config, cursor, { Consumer, Producer }) {
     stats.handled++;
     stats.perConsumer[ci]++;
     if (okCount[seq] < 255) okCount[seq]++;
-    if (firstOkAt[seq] < 0) firstOkAt[seq] = t;
+    if (firstOkAt[seq] < 0) {
+      firstOkAt[seq] = t;
+      firstOkNsqd[seq] = nsqdIndex(msg.address);
+    } else if (secondOkAt[seq] < 0) {
+      secondOkAt[seq] = t;
+      secondOkNsqd[seq] = nsqdIndex(msg.address);
+    }
     okPerSecond[Math.min(maxSeconds - 1, Math.floor(t / 1000))]++;
     if (t - lastOkAt > 100) gaps.push([lastOkAt, t]);
     lastOkAt = t;
@@ -280,6 +331,19 @@ async function runPhase(name, backoff, config, cursor, { Consumer, Producer }) {
   await Promise.all(consumers.map((c) => c.start()));
 
   const producer = new Producer({ nsqd: nsqds.map((n) => n.tcpAddress), publishTimeout: 2000 });
+  // Which nsqd acknowledges: the producer has one connection at a time. A publish whose
+  // acknowledgement comes with no connect or disconnect since publish() was called came over the
+  // connection that was up then.
+  let producerEpoch = 0;
+  let producerOn = -1;
+  producer.on('connected', (address) => {
+    producerEpoch++;
+    producerOn = nsqdIndex(address);
+  });
+  producer.on('disconnected', () => {
+    producerEpoch++;
+    producerOn = -1;
+  });
   producer.on('warning', (e) => {
     bump(stats.producerWarnings, e.code ?? e.name);
     if (stats.warningSamples.length < 5) stats.warningSamples.push(`producer: ${e.message}`);
@@ -298,26 +362,28 @@ async function runPhase(name, backoff, config, cursor, { Consumer, Producer }) {
       200,
     );
     if (due <= 0) return;
-    const seqs = [];
-    for (let i = 0; i < due; i++) seqs.push(stats.issued++);
-    outstanding += seqs.length;
-    Promise.allSettled(seqs.map((s) => producer.publish(topic, String(s)))).then((results) => {
-      const t = now();
-      results.forEach((r, i) => {
-        const s = seqs[i];
-        if (r.status === 'fulfilled') {
+    const epoch = producerEpoch;
+    const on = producerOn;
+    for (let i = 0; i < due; i++) {
+      const s = stats.issued++;
+      outstanding++;
+      producer.publish(topic, String(s)).then(
+        () => {
           pubState[s] = 1;
-          ackAt[s] = t;
+          ackAt[s] = now();
+          if (on >= 0 && producerEpoch === epoch) ackNsqd[s] = on;
           stats.acked++;
-        } else {
+          outstanding--;
+        },
+        (err) => {
           pubState[s] = 2;
           stats.failed++;
-          bump(stats.failedByCode, r.reason?.code ?? r.reason?.name ?? 'unknown');
+          bump(stats.failedByCode, err?.code ?? err?.name ?? 'unknown');
           if (faultIndex >= 0) faults[faultIndex].pubFailures++;
-        }
-      });
-      outstanding -= seqs.length;
-    });
+          outstanding--;
+        },
+      );
+    }
   };
   const publisher = setInterval(publishTick, config.tickMs);
 
@@ -360,6 +426,7 @@ async function runPhase(name, backoff, config, cursor, { Consumer, Producer }) {
         producerWasOnIt: target >= 0 && active === nsqds[target].tcpAddress,
         at: now(),
         endAt: 0,
+        upAt: 0, // a restarted nsqd answers /ping
         seqAtFault: stats.issued,
         recoveryMs: null,
         maxGapMs: 0,
@@ -369,9 +436,10 @@ async function runPhase(name, backoff, config, cursor, { Consumer, Producer }) {
       faultIndex = faults.length - 1;
       openFaults.push(f);
       try {
-        if (kind === 'SIGKILL+restart') await nsqds[target].restart('SIGKILL');
-        else if (kind === 'SIGTERM+restart') await nsqds[target].restart('SIGTERM');
-        else if (kind === 'SIGSTOP 5s') {
+        if (kind === 'SIGKILL+restart' || kind === 'SIGTERM+restart') {
+          await nsqds[target].restart(kind === 'SIGKILL+restart' ? 'SIGKILL' : 'SIGTERM');
+          f.upAt = now();
+        } else if (kind === 'SIGSTOP 5s') {
           const pid = nsqds[target].pid;
           process.kill(pid, 'SIGSTOP');
           frozen.add(pid);
@@ -449,6 +517,27 @@ async function runPhase(name, backoff, config, cursor, { Consumer, Producer }) {
     if (pubState[s] === 2 && okCount[s] > 0) failedButHandled++;
   }
 
+  const { inNsqd, byTransport } = attributeLoss({
+    lostSeqs,
+    issued: stats.issued,
+    faults,
+    pubState,
+    ackAt,
+    ackNsqd,
+    lastNsqd,
+    firstRecvAt,
+    lastRecvAt,
+    lastFailed,
+    calls,
+  });
+  const dupCauses = {};
+  for (const s of dupSeqs) {
+    bump(
+      dupCauses,
+      duplicateCause(faults, firstOkNsqd[s], secondOkNsqd[s], firstOkAt[s], secondOkAt[s]),
+    );
+  }
+
   // Outage: the longest handling gap between a fault and the next one (or the end of publishing).
   faults.forEach((f, i) => {
     const until = i + 1 < faults.length ? faults[i + 1].at : publishEnd;
@@ -482,9 +571,17 @@ async function runPhase(name, backoff, config, cursor, { Consumer, Producer }) {
     unsettledPublishes: stats.unsettled,
     handledDistinct,
     lost,
-    lostRanges: ranges(lostSeqs, ackAt),
     lostNeverDelivered: lostSeqs.filter((s) => calls[s] === 0).length,
+    lostInNsqd: inNsqd.reduce((a, k) => a + k.count, 0),
+    lostInNsqdPerKill: inNsqd,
+    lostByTransport: byTransport.length,
+    lostByTransportWhy: byTransport.reduce((o, x) => (bump(o, x.why), o), {}),
+    lostByTransportRanges: ranges(
+      byTransport.map((x) => x.seq),
+      ackAt,
+    ),
     duplicates,
+    dupCauses,
     extraHandlings,
     dupRanges: ranges(dupSeqs, ackAt),
     handlerCalls: stats.handlerCalls,
@@ -568,6 +665,105 @@ function findStalls({
     else episodes.push({ fromS: s, toS: s + 5, waiting: waitingAt[s] });
   }
   return episodes;
+}
+
+/**
+ * Splits lost messages per the rule in the header: (a) lost inside nsqd at a SIGKILL, returned
+ * per SIGKILL with the acknowledgement (and last delivery) times relative to the kill, and (b)
+ * lost by the transport, each with why it is not (a).
+ */
+function attributeLoss({
+  lostSeqs,
+  issued,
+  faults,
+  pubState,
+  ackAt,
+  ackNsqd,
+  lastNsqd,
+  firstRecvAt,
+  lastRecvAt,
+  lastFailed,
+  calls,
+}) {
+  const nsqdOf = (s) => (ackNsqd[s] >= 0 ? ackNsqd[s] : calls[s] > 0 ? lastNsqd[s] : -1);
+  // laterDelivered[s]: the earliest first delivery of a message published after s to the same
+  // nsqd, i.e. behind s in that nsqd's queue (one producer, in order, FIFO disk queue).
+  const laterDelivered = new Float64Array(issued);
+  const earliest = [Infinity, Infinity];
+  for (let s = issued - 1; s >= 0; s--) {
+    const k = pubState[s] === 1 ? nsqdOf(s) : -1;
+    laterDelivered[s] = k >= 0 ? earliest[k] : Infinity;
+    if (k >= 0 && firstRecvAt[s] >= 0) earliest[k] = Math.min(earliest[k], firstRecvAt[s]);
+  }
+  const kills = faults
+    .filter((f) => f.kind === 'SIGKILL+restart')
+    .map((f) => ({
+      atS: round(f.at / 1000, 1),
+      target: f.target,
+      producerWasOnIt: f.producerWasOnIt,
+      count: 0,
+      neverDelivered: 0,
+      ackFromMs: null,
+      ackToMs: null,
+      lastDeliveryFromMs: null,
+      lastDeliveryToMs: null,
+      fault: f,
+    }));
+  const widen = (k, key, v) => {
+    k[`${key}FromMs`] = k[`${key}FromMs`] === null ? v : Math.min(k[`${key}FromMs`], v);
+    k[`${key}ToMs`] = k[`${key}ToMs`] === null ? v : Math.max(k[`${key}ToMs`], v);
+  };
+  const byTransport = [];
+  for (const s of lostSeqs) {
+    const acked = ackNsqd[s];
+    const delivered = calls[s] > 0 ? lastNsqd[s] : -1;
+    let why;
+    if (acked >= 0 && delivered >= 0 && acked !== delivered)
+      why = 'acked by one nsqd, delivered by the other';
+    else if (calls[s] > 0 && !lastFailed[s]) why = 'last handling never finished';
+    else if (acked < 0 && delivered < 0) why = 'nsqd unknown';
+    else {
+      const k = acked >= 0 ? acked : delivered;
+      const lastSign = Math.max(ackAt[s], calls[s] > 0 ? lastRecvAt[s] : -1);
+      // The first restart of that nsqd whose new process was up only after the last sign.
+      const next = faults.find(
+        (f) => f.target === `nsqd${k}` && f.kind.endsWith('+restart') && f.upAt > lastSign,
+      );
+      if (!next) why = 'no restart of its nsqd after it';
+      else if (next.kind !== 'SIGKILL+restart') why = `its nsqd's next restart was ${next.kind}`;
+      else if (calls[s] > 0 && lastRecvAt[s] < next.at - IN_NSQD_MS)
+        why = `REQ'd over ${IN_NSQD_MS} ms before the SIGKILL`;
+      else if (calls[s] === 0 && laterDelivered[s] < next.at - IN_NSQD_MS)
+        why = `a message behind it delivered over ${IN_NSQD_MS} ms before the SIGKILL`;
+      else {
+        const kill = kills.find((x) => x.fault === next);
+        kill.count++;
+        widen(kill, 'ack', ackAt[s] - next.at);
+        if (calls[s] > 0) widen(kill, 'lastDelivery', lastRecvAt[s] - next.at);
+        else kill.neverDelivered++;
+        continue;
+      }
+    }
+    byTransport.push({ seq: s, why });
+  }
+  return { inNsqd: kills.map(({ fault: _f, ...k }) => k), byTransport };
+}
+
+/**
+ * How long before a SIGKILL a lost message may have last been seen and still count as lost
+ * inside nsqd: nsqd sends what it takes from the queue within its output buffer timeout (25 ms
+ * by default), and a failed handling's REQ leaves at once; the rest is event-loop slack.
+ */
+const IN_NSQD_MS = 1000;
+
+/** Why a message was handled twice (header: duplicate). */
+function duplicateCause(faults, firstNsqd, secondNsqd, t1, t2) {
+  if (firstNsqd !== secondNsqd) return 'handled from both nsqd';
+  const inWindow = (f) => f.at <= t2 && f.endAt >= t1 - 1000;
+  const f =
+    faults.findLast((x) => x.target === `nsqd${firstNsqd}` && inWindow(x)) ??
+    faults.findLast((x) => x.target === 'lookupd' && inWindow(x));
+  return f ? f.kind : 'no fault';
 }
 
 /** Consecutive sequence numbers grouped, with their acknowledgement times, for the report. */
@@ -666,10 +862,20 @@ function report(phases, config) {
     ['  failed but handled anyway', (p) => p.failedButHandled],
     ['  never settled', (p) => p.unsettledPublishes],
     ['handled distinct', (p) => p.handledDistinct],
-    ['LOST (acked, never handled)', (p) => p.lost],
+    ['lost (acked, never handled)', (p) => p.lost],
     ['  never reached a handler', (p) => p.lostNeverDelivered],
     ['  only failed (REQ) attempts', (p) => p.lost - p.lostNeverDelivered],
+    [
+      '  inside nsqd at a SIGKILL (a)',
+      (p) => `${p.lostInNsqd} (${p.lostInNsqdPerKill.map((k) => k.count).join('+') || 0})`,
+    ],
+    [
+      '  LOST BY THE TRANSPORT (b)',
+      (p) =>
+        `${p.lostByTransport}${p.lostByTransport ? ` (${fmtCodes(p.lostByTransportWhy)})` : ''}`,
+    ],
     ['duplicates (handled > once)', (p) => `${p.duplicates} (+${p.extraHandlings} handlings)`],
+    ['  by cause', (p) => fmtCodes(p.dupCauses)],
     ['handler calls / injected fails', (p) => `${p.handlerCalls} / ${p.injectedFailures}`],
     ['handled by consumer 0 / 1', (p) => p.perConsumer.join(' / ')],
     ['given up', (p) => p.gaveUp],
@@ -727,16 +933,28 @@ function report(phases, config) {
       }
       if (rs.length > 8) console.log(`    ... ${rs.length - 8} more`);
     };
-    show('lost', p.lostRanges);
-    if (
-      p.lost &&
-      p.lostRanges.every((r) => /^SIGKILL/.test(nextFault(p.faults, r.ackFromS * 1000)))
-    ) {
+    const ms = (v) => (v > 0 ? `+${v}` : String(v));
+    for (const k of p.lostInNsqdPerKill) {
       console.log(
-        '    (all just before a SIGKILL: nsqd keeps in-flight messages, and what it buffers for a\n' +
-          `     client, in memory only${config.unbuffered ? ')' : '; compare a run with --unbuffered)'}`,
+        `  SIGKILL ${k.target} at t=${k.atS}s${k.producerWasOnIt ? ' (the producer was on it)' : ''}: ` +
+          `${k.count} lost inside it` +
+          (k.count
+            ? `, acknowledged ${ms(k.ackFromMs)}..${ms(k.ackToMs)} ms from the kill; ` +
+              `${k.neverDelivered} never delivered` +
+              (k.count > k.neverDelivered
+                ? `, ${k.count - k.neverDelivered} last delivered ${ms(k.lastDeliveryFromMs)}..` +
+                  `${ms(k.lastDeliveryToMs)} ms from it and REQ'd`
+                : '')
+            : ''),
       );
     }
+    if (p.lostInNsqd) {
+      console.log(
+        '    (nsqd keeps in-flight and deferred messages, and what it buffers for a client, in\n' +
+          `     memory only${config.unbuffered ? ')' : '; compare a run with --unbuffered)'}`,
+      );
+    }
+    show('lost by the transport', p.lostByTransportRanges);
     for (const w of p.warningSamples) console.log(`  warning: ${w}`);
     show('duplicates', p.dupRanges);
     if (!p.drained) {
@@ -763,7 +981,11 @@ function report(phases, config) {
       handledDistinct: p.handledDistinct,
       lost: p.lost,
       lostNeverDelivered: p.lostNeverDelivered,
+      lostInNsqdAtSigkill: p.lostInNsqdPerKill,
+      lostByTransport: p.lostByTransport,
+      lostByTransportWhy: p.lostByTransportWhy,
       duplicates: p.duplicates,
+      duplicatesByCause: p.dupCauses,
       outages: p.faults.map((f) => ({
         kind: f.kind,
         target: f.target,
