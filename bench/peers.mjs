@@ -3,36 +3,15 @@
 // their own package.json and package-lock.json, and `npm run bench` installs them there on
 // demand. Nest, rxjs and reflect-metadata come from the repository's own node_modules (peers
 // that need them, like nest-nsq-transport, find them by walking up the directory tree).
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { npmCiDir } from '../scripts/npm-ci-dir.mjs';
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), 'peers');
-/** Written after a successful `npm ci`: the hash of the lock it installed. */
-const stamp = join(dir, 'node_modules', '.installed-lock-sha256');
-
-const lockHash = () =>
-  createHash('sha256')
-    .update(readFileSync(join(dir, 'package-lock.json')))
-    .digest('hex');
 
 /** Runs `npm ci --prefix bench/peers` unless bench/peers/node_modules matches the lock. */
-export function ensurePeers(log = (line) => process.stderr.write(`${line}\n`)) {
-  const want = lockHash();
-  if (existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === want) return;
-  log('bench peers missing or stale: npm ci --prefix bench/peers');
-  // legacy-peer-deps: nest-nsq-transport's Nest peers must resolve to the repository's Nest,
-  // not to a second copy installed under bench/peers.
-  execFileSync(
-    'npm',
-    ['ci', '--prefix', dir, '--legacy-peer-deps', '--no-audit', '--no-fund', '--loglevel=error'],
-    { stdio: ['ignore', process.stderr, process.stderr] },
-  );
-  writeFileSync(stamp, `${want}\n`);
-}
+export const ensurePeers = () => npmCiDir(dir);
 
 const peerRequire = createRequire(join(dir, 'package.json'));
 
