@@ -2,7 +2,6 @@
 // (but count), and how to get a client that emits; for request/response (ours, NATS, Redis) an
 // echo server and a client that sends. Loaded only by scenario children.
 import 'reflect-metadata';
-import { createRequire } from 'node:module';
 import { Controller, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import {
@@ -15,8 +14,7 @@ import {
 } from '@nestjs/microservices';
 import { firstValueFrom, lastValueFrom } from 'rxjs';
 import { MAX_IN_FLIGHT, NATS_URL, REDIS, RMQ_URL, withTimeout } from './common.mjs';
-
-const require = createRequire(import.meta.url);
+import { preloadForNest, requirePeer } from './peers.mjs';
 
 /** How long a connect / listen may take before the row is reported as failed. */
 const START_TIMEOUT = 20_000;
@@ -80,12 +78,20 @@ async function loadOurs() {
 }
 
 function nnt() {
-  return require('nest-nsq-transport');
+  return requirePeer('nest-nsq-transport');
 }
 
 function nsqjs() {
-  return require('nsqjs');
+  return requirePeer('nsqjs');
 }
+
+/** The client libraries Nest's own transports load, from bench/peers (see peers.mjs). */
+const NEST_TRANSPORT_PEERS = {
+  nats: ['@nats-io/transport-node'],
+  redis: ['ioredis'],
+  rmq: ['amqplib', 'amqp-connection-manager'],
+};
+const nestTransport = (name) => preloadForNest(NEST_TRANSPORT_PEERS[name]);
 
 /** The address list a consumer is pointed at: direct nsqd, or lookupd for "scale". */
 const where = (cfg) => (cfg.lookupd?.length ? { lookupd: cfg.lookupd } : { nsqd: cfg.nsqd });
@@ -237,6 +243,7 @@ export const adapters = {
     label: 'Nest NATS transport',
     retains: false,
     async consumer(cfg, onMessage) {
+      await nestTransport('nats');
       return nestMicroservice(
         { transport: Transport.NATS, options: { servers: [NATS_URL] } },
         cfg.subject,
@@ -244,6 +251,7 @@ export const adapters = {
       );
     },
     async client(cfg) {
+      await nestTransport('nats');
       const client = ClientProxyFactory.create({
         transport: Transport.NATS,
         options: { servers: [NATS_URL] },
@@ -257,6 +265,7 @@ export const adapters = {
       };
     },
     async rpcServer(cfg) {
+      await nestTransport('nats');
       return nestMicroservice(
         { transport: Transport.NATS, options: { servers: [NATS_URL] } },
         cfg.subject,
@@ -265,6 +274,7 @@ export const adapters = {
       );
     },
     async rpcClient(cfg) {
+      await nestTransport('nats');
       const client = ClientProxyFactory.create({
         transport: Transport.NATS,
         options: { servers: [NATS_URL] },
@@ -281,6 +291,7 @@ export const adapters = {
     label: 'Nest Redis transport',
     retains: false,
     async consumer(cfg, onMessage) {
+      await nestTransport('redis');
       return nestMicroservice(
         { transport: Transport.REDIS, options: { ...REDIS } },
         cfg.subject,
@@ -288,6 +299,7 @@ export const adapters = {
       );
     },
     async client(cfg) {
+      await nestTransport('redis');
       const client = ClientProxyFactory.create({
         transport: Transport.REDIS,
         options: { ...REDIS },
@@ -299,6 +311,7 @@ export const adapters = {
       };
     },
     async rpcServer(cfg) {
+      await nestTransport('redis');
       return nestMicroservice(
         { transport: Transport.REDIS, options: { ...REDIS } },
         cfg.subject,
@@ -307,6 +320,7 @@ export const adapters = {
       );
     },
     async rpcClient(cfg) {
+      await nestTransport('redis');
       const client = ClientProxyFactory.create({
         transport: Transport.REDIS,
         options: { ...REDIS },
@@ -322,6 +336,7 @@ export const adapters = {
   rmq: {
     label: 'Nest RabbitMQ transport',
     async consumer(cfg, onMessage) {
+      await nestTransport('rmq');
       return nestMicroservice(
         {
           transport: Transport.RMQ,
@@ -341,6 +356,7 @@ export const adapters = {
       );
     },
     async client(cfg) {
+      await nestTransport('rmq');
       const client = ClientProxyFactory.create({
         transport: Transport.RMQ,
         options: { urls: [RMQ_URL], queue: cfg.queue, queueOptions: { durable: false } },

@@ -4,9 +4,11 @@
 // most WINDOW messages ahead of what the consumer reported (so broker buffers stay bounded and
 // nothing is dropped as a slow consumer). Runs in its own process so it does not share the
 // consumer's event loop.
-import { connect } from '@nats-io/transport-node';
-import { Redis } from 'ioredis';
 import { payload } from './common.mjs';
+import { importPeer } from './peers.mjs';
+
+const { connect } = await importPeer('@nats-io/transport-node');
+const { Redis } = await importPeer('ioredis');
 
 const WINDOW = 20_000;
 const cfg = JSON.parse(process.env.BENCH_PUBLISHER);

@@ -17,9 +17,6 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import amqp from 'amqplib';
-import { connect as natsConnect } from '@nats-io/transport-node';
-import { Redis } from 'ioredis';
 import { LookupdProcess, NsqdProcess, binDir, stopAll } from '../scripts/nsq-servers.mjs';
 import {
   MAX_IN_FLIGHT,
@@ -37,9 +34,16 @@ import {
   sleep,
   withTimeout,
 } from './common.mjs';
+import { ensurePeers, importPeer } from './peers.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
+
+// The alternatives measured here and their broker clients live in bench/peers (see peers.mjs).
+ensurePeers();
+const { default: amqp } = await importPeer('amqplib');
+const { connect: natsConnect } = await importPeer('@nats-io/transport-node');
+const { Redis } = await importPeer('ioredis');
 
 // ---- settings -------------------------------------------------------------------------------
 
@@ -694,9 +698,9 @@ function machine() {
   } catch (err) {
     nsqdVersion = `unknown: ${err.message}`;
   }
-  const version = (pkg) => {
+  const version = (pkg, from = root) => {
     try {
-      return JSON.parse(readFileSync(join(root, 'node_modules', pkg, 'package.json'), 'utf8'))
+      return JSON.parse(readFileSync(join(from, 'node_modules', pkg, 'package.json'), 'utf8'))
         .version;
     } catch {
       return undefined;
@@ -709,18 +713,17 @@ function machine() {
     os: `${os.type()} ${os.release()} ${os.arch()}`,
     node: process.version,
     nsqd: nsqdVersion,
-    packages: Object.fromEntries(
-      [
-        '@nestjs/core',
-        '@nestjs/microservices',
+    packages: Object.fromEntries([
+      ...['@nestjs/core', '@nestjs/microservices'].map((p) => [p, version(p)]),
+      ...[
         'nsqjs',
         'nest-nsq-transport',
         '@nats-io/transport-node',
         'ioredis',
         'amqplib',
         'amqp-connection-manager',
-      ].map((p) => [p, version(p)]),
-    ),
+      ].map((p) => [p, version(p, join(here, 'peers'))]),
+    ]),
     loadavgAtStart: os.loadavg().map((x) => Math.round(x * 100) / 100),
   };
 }

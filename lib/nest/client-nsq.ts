@@ -155,7 +155,12 @@ export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplica
     }
     let work: Promise<unknown>;
     try {
-      work = this.dispatchEvent(this.createPacket(pattern, data));
+      // Nest 12's createPacket() runs the dispatch hook; Nest 11's ClientProxy has neither.
+      const packet =
+        typeof this.createPacket === 'function'
+          ? this.createPacket(pattern, data)
+          : { pattern, data };
+      work = this.dispatchEvent(packet);
     } catch (err) {
       work = Promise.reject(err);
     }

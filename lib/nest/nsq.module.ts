@@ -1,4 +1,8 @@
-import { ConfigurableModuleBuilder, Module } from '@nestjs/common';
+import {
+  ConfigurableModuleBuilder,
+  Module,
+  type ConfigurableModuleAsyncOptions,
+} from '@nestjs/common';
 import { ClientNsq } from './client-nsq.js';
 import type { NsqClientOptions } from './client-options.js';
 import { NSQ_MODULE_OPTIONS } from './constants.js';
@@ -8,20 +12,24 @@ import { NsqHealthIndicator } from './nsq-health.indicator.js';
  * Nest's own builder makes forRoot() and forRootAsync() (useFactory, useClass, useExisting); a
  * class given to useClass or useExisting implements `createNsqOptions()`.
  */
-const { ConfigurableModuleClass, OPTIONS_TYPE, ASYNC_OPTIONS_TYPE } =
-  new ConfigurableModuleBuilder<NsqClientOptions>({ optionsInjectionToken: NSQ_MODULE_OPTIONS })
-    .setClassMethodName('forRoot')
-    .setFactoryMethodName('createNsqOptions')
-    .setExtras({ isGlobal: false }, (definition, extras) => ({
-      ...definition,
-      global: extras.isGlobal,
-    }))
-    .build();
+const { ConfigurableModuleClass } = new ConfigurableModuleBuilder<NsqClientOptions>({
+  optionsInjectionToken: NSQ_MODULE_OPTIONS,
+})
+  .setClassMethodName('forRoot')
+  .setFactoryMethodName('createNsqOptions')
+  .setExtras({ isGlobal: false }, (definition, extras) => ({
+    ...definition,
+    global: extras.isGlobal,
+  }))
+  .build();
 
 /** forRoot's options: the ClientNsq options, and `isGlobal` (default false). */
-export type NsqModuleOptions = typeof OPTIONS_TYPE;
+export type NsqModuleOptions = NsqClientOptions & { isGlobal?: boolean };
 /** forRootAsync's: `imports`, `inject`, and one of `useFactory`, `useClass`, `useExisting`. */
-export type NsqModuleAsyncOptions = typeof ASYNC_OPTIONS_TYPE;
+export type NsqModuleAsyncOptions = ConfigurableModuleAsyncOptions<
+  NsqClientOptions,
+  'createNsqOptions'
+> & { isGlobal?: boolean };
 /** What a class given to forRootAsync's `useClass` or `useExisting` implements. */
 export interface NsqOptionsFactory {
   createNsqOptions(): NsqClientOptions | Promise<NsqClientOptions>;

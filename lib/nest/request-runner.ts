@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { MessageHandler as NestHandler, WritePacket } from '@nestjs/microservices';
 import { Observable, throwError } from 'rxjs';
 import type { NsqMessage } from '../consumer/nsq-message.js';
@@ -97,4 +98,10 @@ function untilShutdown<T>(source: Observable<T>, shutDown: Promise<never>): Obse
     shutDown.catch((err: unknown) => subscriber.error(err));
     return subscription;
   });
+}
+
+/** Every request running listens on the shutdown signal: there is no sensible limit to warn at. */
+export function withoutListenerLimit(controller: AbortController): AbortController {
+  setMaxListeners(0, controller.signal);
+  return controller;
 }

@@ -1,5 +1,6 @@
-import { EventEmitter, setMaxListeners } from 'node:events';
+import { EventEmitter } from 'node:events';
 import { Logger } from '@nestjs/common';
+import { finalize } from 'rxjs';
 import {
   CustomTransportStrategy,
   Server,
@@ -19,7 +20,8 @@ import { eventRunner, runToEnd, type Replier } from './event-runner.js';
 import type { NsqContext } from './nsq-context.js';
 import { NsqDecodeError, type FrameHeader } from './payload.js';
 import { routeOfPattern } from './patterns.js';
-import { requestRunner } from './request-runner.js';
+import { withProcessingHooks, type ProcessingHooks } from './processing-hooks.js';
+import { requestRunner, withoutListenerLimit } from './request-runner.js';
 import { loadTracer, tracedInvoker, type NsqTracer } from './tracing.js';
 import {
   HANDLER_EXTRAS,
@@ -150,7 +152,11 @@ export class ServerNsq
           reply,
           deserialize,
           toObservable: (result) => this.transformToObservable(result),
-          handle: (context, produce, respond) => this.handleRequest(context, produce, respond),
+          handle: (context, produce, respond) =>
+            withProcessingHooks(this.hooks(), context, async (runEndHook) => {
+              const response$ = await produce();
+              this.send(response$.pipe(finalize(runEndHook)), respond);
+            }),
           shutdown: this.shutdown.signal,
           tracer,
         });
@@ -209,7 +215,7 @@ export class ServerNsq
     }
     // A hook may return nothing, so the outcome travels through our own promise, not its.
     return new Promise<void>((resolve, reject) => {
-      this.runWithProcessingHooks(context, async (runEndHook) => {
+      withProcessingHooks(this.hooks(), context, async (runEndHook) => {
         try {
           await runToEnd(handler, data, context);
           resolve();
@@ -220,6 +226,15 @@ export class ServerNsq
         }
       });
     });
+  }
+
+  /** The processing hooks as set now, bound to this transport. */
+  private hooks(): ProcessingHooks {
+    const end = this.onProcessingEndHook;
+    return {
+      start: (context, done) => this.onProcessingStartHook(this.transportId, context, done),
+      end: end && ((context) => end(this.transportId, context)),
+    };
   }
 
   private producerFor(address: string): Producer {
@@ -329,10 +344,4 @@ export class ServerNsq
   unwrap<T = Consumer[]>(): T {
     return this.routes.map((r) => r.consumer) as T;
   }
-}
-
-/** Every request running listens on the shutdown signal: there is no sensible limit to warn at. */
-function withoutListenerLimit(controller: AbortController): AbortController {
-  setMaxListeners(0, controller.signal);
-  return controller;
 }
