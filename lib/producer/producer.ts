@@ -79,6 +79,7 @@ export class Producer extends EventEmitter<ProducerEvents> {
         o.maxBatchCount!,
         o.maxBatchBytes!,
         (bytes) => this.release(1, bytes),
+        () => this.pool.flush(),
       );
     }
   }
