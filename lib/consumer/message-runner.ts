@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { NsqError } from '../errors.js';
 import { DURATION_BUCKETS, Histogram } from '../metrics.js';
+import { InFlightList } from './in-flight.js';
 import type { NsqMessage } from './nsq-message.js';
 import { defaultRequeueDelay } from './options.js';
 
@@ -35,7 +36,7 @@ export interface RunnerListener {
  */
 export class MessageRunner {
   /** Messages delivered and not yet answered. */
-  private readonly inFlight = new Set<NsqMessage>();
+  private readonly inFlight = new InFlightList<NsqMessage>();
   /**
    * Delivered while maxInFlight handlers run. RDY bounds what nsqd sends, but messages already
    * on the way under an older, larger RDY can still arrive after it was lowered.

@@ -1,5 +1,6 @@
 import { NsqAlreadyAnsweredError, NsqValidationError } from '../errors.js';
 import { DecodedMessage } from '../protocol/message-frame.js';
+import { IN_FLIGHT_SLOT, type InFlightEntry } from './in-flight.js';
 
 /** How a message was answered, or undefined while it is still in flight. */
 export type MessageOutcome = 'finished' | 'requeued' | undefined;
@@ -15,8 +16,10 @@ export interface MessageOwner {
 }
 
 /** One delivery of a message. It answers nsqd exactly once: finish() or requeue(). */
-export class NsqMessage extends DecodedMessage {
+export class NsqMessage extends DecodedMessage implements InFlightEntry {
   private answer: MessageOutcome;
+  /** Its place in the consumer's list of messages in flight. */
+  [IN_FLIGHT_SLOT] = -1;
   /** When this delivery arrived (ms since the epoch). */
   readonly receivedAt = Date.now();
 

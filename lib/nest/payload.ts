@@ -63,12 +63,13 @@ export function encodeBody(data: unknown): Buffer | string {
  * valid UTF-8; anything else cannot be decoded (consume it with `raw: true` to get the Buffer).
  */
 export function decodeBody(body: Buffer): unknown {
-  if (!isUtf8(body)) {
+  const text = body.toString();
+  // Bad UTF-8 decodes to U+FFFD: only a text with one needs the (costlier) check.
+  if (text.includes('\ufffd') && !isUtf8(body)) {
     throw new NsqDecodeError(
       `body of ${body.length} bytes is not valid UTF-8 (so neither JSON nor text); consume it with raw: true or a custom deserializer`,
     );
   }
-  const text = body.toString();
   const c = firstSignificant(text);
   // Only try JSON where it can start, so plain text costs no exception.
   if (c >= 0 && c <= 255 && JSON_START[c]) {
@@ -108,8 +109,10 @@ export function encodeFrame(header: FrameHeader, payload: Buffer | string): Buff
 
 /** The header and payload of a framed body; a plain body has no header. */
 export function decodeFrame(body: Buffer): { header?: FrameHeader; payload: Buffer } {
+  // The first byte rules out nearly every plain body without a call into C++.
   if (
     body.length < FRAME_MARK.length ||
+    body[0] !== FRAME_MARK_BYTES[0] ||
     body.compare(FRAME_MARK_BYTES, 0, FRAME_MARK.length, 0, FRAME_MARK.length) !== 0
   ) {
     return { payload: body };

@@ -26,6 +26,8 @@ export class Batcher {
     private readonly maxBatchBytes: number,
     /** Told once per message when its outcome is known. */
     private readonly settled: (topic: string, bytes: number, error?: Error) => void,
+    /** Writes what the batches sent queued, without waiting for another turn of the loop. */
+    private readonly written: () => void = () => undefined,
   ) {}
 
   add(topic: string, body: Buffer): Promise<void> {
@@ -58,6 +60,7 @@ export class Batcher {
   flushAll(): void {
     this.flushScheduled = false;
     for (const [topic, batch] of this.batches) this.flush(topic, batch);
+    this.written();
   }
 
   private flush(topic: string, batch: Batch): void {

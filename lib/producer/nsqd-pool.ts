@@ -112,6 +112,11 @@ export class NsqdPool {
     );
   }
 
+  /** Writes what is queued on the active connection now rather than at its next tick. */
+  flush(): void {
+    this.active?.connection?.flush();
+  }
+
   /** Stops sending and closes the connections. */
   async close(): Promise<void> {
     this.shutDown = true;

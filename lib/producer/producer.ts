@@ -91,6 +91,7 @@ export class Producer extends EventEmitter<ProducerEvents> {
         o.maxBatchCount!,
         o.maxBatchBytes!,
         (topic, bytes, error) => this.release(topic, 1, bytes, error),
+        () => this.pool.flush(),
       );
     }
   }
