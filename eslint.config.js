@@ -3,7 +3,18 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'sample/dist/', 'node_modules/', 'coverage/', '.nsq/'] },
+  {
+    ignores: [
+      'dist/',
+      'sample/dist/',
+      'node_modules/',
+      'coverage/',
+      '.nsq/',
+      'docs/api/',
+      'bench/peers/node_modules/',
+      'test/nest11/node_modules/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -24,10 +24,10 @@ export {
 } from './consumer/options.js';
 export type { MessageHandler, NsqGiveUpSignal } from './consumer/message-runner.js';
 export { NsqMessage, type MessageOutcome } from './consumer/nsq-message.js';
-export { DEFAULT_BACKOFF, type BackoffSettings } from './consumer/backoff.js';
+export { DEFAULT_BACKOFF, type BackoffMode, type BackoffSettings } from './consumer/backoff.js';
 export { Producer, type ProducerEvents, type ProducerState } from './producer/producer.js';
 export type { ProducerOptions } from './producer/options.js';
 export type { MessageBody } from './producer/limits.js';
-export { lookupTopic } from './lookup/lookupd.js';
+export { lookupTopic, type LookupResult } from './lookup/lookupd.js';
 export type { ConsumerMetrics, HistogramSnapshot, ProducerMetrics } from './metrics.js';
 export type { BackoffChange } from './consumer/rdy-controller.js';

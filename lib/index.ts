@@ -9,7 +9,7 @@ export {
   type NsqServerOptions,
 } from './nest/server-nsq.js';
 export { prometheusText, PROMETHEUS_CONTENT_TYPE } from './nest/prometheus.js';
-export { NsqContext, type NsqMessageInfo } from './nest/nsq-context.js';
+export { NsqContext, type NsqContextArgs, type NsqMessageInfo } from './nest/nsq-context.js';
 export { ClientNsq, type NsqClientEvents } from './nest/client-nsq.js';
 export type { NsqClientOptions } from './nest/client-options.js';
 export { NsqRequestError } from './nest/reply-inbox.js';

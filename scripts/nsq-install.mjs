@@ -2,7 +2,7 @@
 // Makes sure the NSQ v1.3.0 server binaries are in .nsq/bin/ for tests, the demo and the benchmark.
 // Order: NSQ_BIN_DIR, then binaries on PATH, then a build with Go from tools/nsq (pinned module).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, symlinkSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, realpathSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -45,8 +45,13 @@ function findOnPath(name) {
   return undefined;
 }
 
-function linkInto(binDir, name, target) {
+/**
+ * Links `target` as `binDir/name`. Nothing to do when that is already the same file: with
+ * NSQ_BIN_DIR pointing at the install folder itself, removing it first would lose the binary.
+ */
+export function linkInto(binDir, name, target) {
   const dest = join(binDir, name);
+  if (existsSync(dest) && realpathSync(dest) === realpathSync(target)) return;
   rmSync(dest, { force: true });
   symlinkSync(target, dest);
 }

@@ -1,6 +1,6 @@
 import { NsqAlreadyAnsweredError, NsqValidationError } from '../errors.js';
 import { DecodedMessage } from '../protocol/message-frame.js';
-import { IN_FLIGHT_SLOT, type InFlightEntry } from './in-flight.js';
+import { IN_FLIGHT_SLOT } from './in-flight.js';
 
 /** How a message was answered, or undefined while it is still in flight. */
 export type MessageOutcome = 'finished' | 'requeued' | undefined;
@@ -16,13 +16,14 @@ export interface MessageOwner {
 }
 
 /** One delivery of a message. It answers nsqd exactly once: finish() or requeue(). */
-export class NsqMessage extends DecodedMessage implements InFlightEntry {
+export class NsqMessage extends DecodedMessage {
   private answer: MessageOutcome;
-  /** Its place in the consumer's list of messages in flight. */
+  /** Its place in the consumer's list of messages in flight. @internal */
   [IN_FLIGHT_SLOT] = -1;
   /** When this delivery arrived (ms since the epoch). */
   readonly receivedAt = Date.now();
 
+  /** @internal The consumer makes messages; a handler gets them. */
   constructor(
     data: Buffer,
     private readonly owner: MessageOwner,

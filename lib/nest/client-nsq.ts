@@ -33,7 +33,7 @@ const UNOBSERVED_LOG_INTERVAL = 5000;
 
 /**
  * Publishes to NSQ from Nest: `emit(topic, data)` is PUB (coalesced into MPUB), an NsqRecord
- * with a delay is DPUB; `send(topic, data)` is a request answered by a @MessagePattern handler.
+ * with a delay is DPUB; `send(topic, data)` is a request answered by a `@MessagePattern` handler.
  * After close(), connect() (or the next emit/send) starts afresh.
  *
  * The base's status type stays `string` so that ClientNsq fits ClientsModule's `customClass`.

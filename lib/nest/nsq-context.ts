@@ -7,7 +7,7 @@ import type { FrameHeader } from './payload.js';
  * The message, the callback told when a handler with manual acknowledgement answers, the
  * Nest pattern, and the header of a framed body (metadata, headers).
  */
-type NsqContextArgs = [
+export type NsqContextArgs = [
   message: NsqMessage,
   onManualAnswer: (() => void) | undefined,
   pattern?: string,

@@ -10,7 +10,7 @@ import { hasMethod, isBoolean, isFunction, spec, type OptionsSchema } from '../o
 import { assertChannelName, assertTopicName } from '../protocol/names.js';
 import type { NsqDeadLetter } from './payload.js';
 
-/** Per-handler options, given as @EventPattern / @MessagePattern extras. */
+/** Per-handler options, given as `@EventPattern` / `@MessagePattern` extras. */
 export interface NsqHandlerOptions {
   maxInFlight?: number;
   maxAttempts?: number;

@@ -1,3 +1,6 @@
+import { lstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createConnection } from 'node:net';
 import { LookupdProcess, NsqdApi, NsqdProcess, sharedNsq, stopAll, uniqueName } from './nsq.js';
 
@@ -33,5 +36,27 @@ describe('test harness', () => {
       });
       socket.on('error', reject);
     });
+  });
+});
+
+describe('nsq:install', () => {
+  it('leaves a binary alone when NSQ_BIN_DIR is the install folder itself', async () => {
+    const { linkInto } = await import('../../scripts/nsq-install.mjs');
+    const dir = mkdtempSync(join(tmpdir(), 'nsq-bin-'));
+    try {
+      writeFileSync(join(dir, 'nsqd'), '#!/bin/sh\necho nsqd v1.3.0\n', { mode: 0o755 });
+      linkInto(dir, 'nsqd', join(dir, 'nsqd')); // what NSQ_BIN_DIR=.nsq/bin used to do
+      expect(lstatSync(join(dir, 'nsqd')).isFile()).toBe(true);
+      expect(readFileSync(join(dir, 'nsqd'), 'utf8')).toContain('nsqd v1.3.0');
+      // Another folder's binary is linked in.
+      const other = mkdtempSync(join(tmpdir(), 'nsq-other-'));
+      writeFileSync(join(other, 'nsqd'), 'other', { mode: 0o755 });
+      linkInto(dir, 'nsqd', join(other, 'nsqd'));
+      expect(lstatSync(join(dir, 'nsqd')).isSymbolicLink()).toBe(true);
+      expect(readFileSync(join(dir, 'nsqd'), 'utf8')).toBe('other');
+      rmSync(other, { recursive: true, force: true });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
