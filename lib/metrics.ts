@@ -83,13 +83,22 @@ export interface ProducerMetrics {
   disconnects: number;
 }
 
+/** Topics counted one by one; publishes to further topics are counted under OTHER_TOPICS. */
+export const MAX_COUNTED_TOPICS = 1000;
+export const OTHER_TOPICS = '(other)';
+/** Every reply topic (`reply.<16 hex>#ephemeral`, one per client) is counted under this. */
+export const EPHEMERAL_TOPICS = '(ephemeral)';
+
 /** The counters of one producer: per topic outcomes and the command sizes. */
 export class PublishCounters {
   private readonly topics = new Map<string, { published: number; failed: number }>();
   readonly batchSize = new Histogram(BATCH_BUCKETS);
   disconnects = 0;
 
-  settled(topic: string, messages: number, failed: boolean): void {
+  settled(name: string, messages: number, failed: boolean): void {
+    // Bounded: topic names can come from data, and every client has its own reply topic.
+    let topic = name.endsWith('#ephemeral') ? EPHEMERAL_TOPICS : name;
+    if (!this.topics.has(topic) && this.topics.size >= MAX_COUNTED_TOPICS) topic = OTHER_TOPICS;
     let t = this.topics.get(topic);
     if (!t) this.topics.set(topic, (t = { published: 0, failed: 0 }));
     if (failed) t.failed += messages;

@@ -630,7 +630,9 @@ async function main() {
           ],
           [
             '',
-            `producer failed over: next order accepted ${progress.firstAfterStop - faulted.stoppedAt} ms after the stop; ` +
+            (progress.firstAfterStop
+              ? `producer failed over: next order accepted ${progress.firstAfterStop - faulted.stoppedAt} ms after the stop; `
+              : 'no order was sent after the stop (too few --orders to see the failover); ') +
               `${progress.failedPosts} POSTs failed meanwhile and were sent again`,
           ],
           [

@@ -13,9 +13,17 @@ import {
   type OptionsSchema,
 } from '../options.js';
 
-/** The package's own version, read from its package.json (two levels up, in lib/ and dist/). */
-const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string })
-  .version;
+/**
+ * The package's own version, read from its package.json (two levels up, in lib/ and dist/);
+ * a bundled app may have no package.json there, and a user agent is no reason to fail.
+ */
+const VERSION = ((): string => {
+  try {
+    return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+})();
 
 /** IDENTIFY's default user_agent: nsqadmin and nsqd's /stats show it per client. */
 export const USER_AGENT = `nestjs-nsq/${VERSION}`;

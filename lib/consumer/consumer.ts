@@ -133,9 +133,11 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
           this.runner.accept(new NsqMessage(data, sub));
         },
         answered: (sub, message, signal) => {
+          // A message of a connection already gone was not answered to nsqd: not counted.
+          if (!this.runner.answered(message)) return;
           if (message.outcome === 'finished') this.counts.finished++;
           else this.counts.requeued++;
-          if (this.runner.answered(message)) this.rdy.answered(sub, signal);
+          this.rdy.answered(sub, signal);
         },
         warning: (error) => this.emit('warning', error),
         phantom: (sub, error) => {
@@ -156,7 +158,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
         },
         lost: (sub, error, wasSubscribed) => {
           if (wasSubscribed) {
-            this.counts.disconnects++;
+            if (error) this.counts.disconnects++; // not our own close()
             this.emit('disconnected', sub.address, error);
           }
           this.runner.forgetConnection(sub.address);

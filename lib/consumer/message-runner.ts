@@ -105,9 +105,11 @@ export class MessageRunner {
     if (this.inFlight.size > 0) {
       let timedOut = false;
       const started = Date.now();
+      let slow: NodeJS.Timeout | undefined;
+      let deadline: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
         this.onDrained = resolve;
-        const slow = setTimeout(() => {
+        slow = setTimeout(() => {
           if (this.inFlight.size === 0) return;
           this.listener.warning(
             new NsqError(
@@ -116,13 +118,13 @@ export class MessageRunner {
             ),
           );
         }, DRAIN_REPORT_AFTER);
-        setTimeout(() => {
+        deadline = setTimeout(() => {
           timedOut = true;
-          clearTimeout(slow);
           resolve();
-        }, timeoutMs).unref();
-        slow.unref();
+        }, timeoutMs);
       });
+      clearTimeout(slow);
+      clearTimeout(deadline);
       if (timedOut && this.inFlight.size > 0) {
         this.listener.warning(
           new NsqError(

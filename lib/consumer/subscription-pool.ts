@@ -141,7 +141,11 @@ export class SubscriptionPool {
       listed.sort((a, b) => Number(this.subscriptions.has(b)) - Number(this.subscriptions.has(a)));
       const before = this.discovered;
       this.discovered = new Set(listed.slice(0, room));
-      for (const a of this.discovered) if (!before.has(a)) this.listener.discovered(a);
+      for (const a of this.discovered) {
+        // Not news after an empty poll (a lookupd restart) for an nsqd still connected.
+        const known = before.has(a) || this.subscriptions.has(a) || this.reconnectTimers.has(a);
+        if (!known) this.listener.discovered(a);
+      }
     }
     this.schedulePoll();
     if (errors.length === results.length) throw errors[0];

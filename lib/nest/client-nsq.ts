@@ -182,7 +182,7 @@ export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplica
     );
   }
 
-  /** What the current producer has done since the client (re)connected, and its state now. */
+  /** What the current producer has done since the client was made or last closed, and its state now. */
   metrics(): ProducerMetrics {
     return this.unwrap<Producer>().metrics();
   }

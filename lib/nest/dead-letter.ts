@@ -28,7 +28,7 @@ export class DeadLetters {
   ): Promise<void> {
     const letter = deadLetterOf(message, reason, maxAttempts);
     const where = deadLetterTopic
-      ? `dead-lettered to ${deadLetterTopic}`
+      ? `dead-lettering to ${deadLetterTopic}`
       : this.onDiscard
         ? 'handed to onDiscard'
         : `dropped (no deadLetterTopic or onDiscard); body: ${preview(letter.body)}`;

@@ -104,6 +104,7 @@ export class ServerNsq
     this.state = 'listening';
     try {
       const tracer = this.options.tracing ? await loadTracer('ServerNsq') : undefined;
+      if (this.state !== 'listening') return callback(); // closed while the tracer loaded
       for (const [pattern, handler] of this.messageHandlers)
         this.routes.push(this.createRoute(pattern, handler, tracer));
       await Promise.all(this.routes.map((r) => r.consumer.start()));
@@ -252,7 +253,8 @@ export class ServerNsq
   private watch(consumer: Consumer, pattern: string): void {
     const closing = () => this.state === 'closing' || this.state === 'closed';
     consumer.on('connected', (address) => {
-      this.unhealthy.delete(`${pattern}@${address}`);
+      if (this.unhealthy.delete(`${pattern}@${address}`))
+        this.logger.log(`Reconnected to nsqd ${address} for ${pattern}`);
       if (this.unhealthy.size === 0 && !closing()) this._status$.next('connected');
       this.events.emit('connected', address, pattern);
     });
@@ -269,7 +271,7 @@ export class ServerNsq
       this.events.emit('reconnecting', address, pattern, delayMs);
     });
     consumer.on('warning', (error) => {
-      this.logger.warn(error.message);
+      this.logger.warn(`${pattern}: ${error.message}`);
       this.events.emit('error', error);
     });
     // One line per failure: where Nest's exception filter already logged an unknown error

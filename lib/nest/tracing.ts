@@ -37,9 +37,12 @@ export async function loadTracer(owner: string): Promise<NsqTracer> {
 
 /** What a producer span gives the publish it wraps. */
 export interface ProducerSpan {
-  /** The propagator's fields (traceparent, tracestate) for the frame header; none when unsampled. */
+  /** The propagator's fields (traceparent, tracestate) for the frame header; none without them. */
   readonly carrier?: Record<string, string>;
 }
+
+/** How long a failed import of @opentelemetry/api is remembered before it is tried again. */
+const RETRY_IMPORT_AFTER = 5000;
 
 /** Makes the tracer on first use: the import happens once, when tracing is first needed. */
 export class LazyTracer {
@@ -54,7 +57,8 @@ export class LazyTracer {
     this.loading ??= loadTracer(this.owner).then(
       (tracer) => (this.tracer = tracer),
       (err: unknown) => {
-        this.loading = undefined; // installed later: the next use tries again
+        // Installed later: tried again, but at most every few seconds, not on every emit.
+        setTimeout(() => (this.loading = undefined), RETRY_IMPORT_AFTER).unref();
         throw err;
       },
     );

@@ -73,7 +73,9 @@ describe('phantom in-flight after nsqd crashes, backoff on', () => {
           return c?.depth === 0 && c.deferred_count === 0 && consumer.inFlight === 0;
         },
         what,
-        10_000,
+        // In backoff a backlog drains at the test rate (one message per pause of up to 400 ms)
+        // while half the first attempts fail: on a busy machine that can take well over 10 s.
+        30_000,
       ).catch(async (err: Error) => {
         const c = await api.channelStats(topic, 'c');
         const clients = (c?.clients ?? []).map((x) => ({
@@ -161,5 +163,5 @@ describe('phantom in-flight after nsqd crashes, backoff on', () => {
     expect(seen.paused - before.paused).toBeGreaterThan(0);
     expect(probeError).toBeUndefined();
     expect(finalInFlight).toBe(0);
-  });
+  }, 120_000);
 });
