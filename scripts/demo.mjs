@@ -405,6 +405,30 @@ async function stopAndRestart(nsqd, progress) {
   return { atOrder, stoppedAt: progress.stoppedAt, downMs };
 }
 
+/**
+ * The first trace in the app log that crosses the order flow: a PRODUCER span (POST /orders'
+ * emit) and CONSUMER spans, its children, in both channels.
+ */
+function orderTrace(log) {
+  const traces = new Map();
+  for (const m of log.matchAll(/trace (\w+) span \w+ (\w+) "([^"]+)"(?: channel (\w+))?/g)) {
+    const [, id, kind, name, channelName] = m;
+    if (!traces.has(id)) traces.set(id, []);
+    traces.get(id).push(`${name}${channelName ? ` (${channelName})` : ''} ${kind}`);
+  }
+  // The first with one delivery per channel: an order that needed no retry reads simplest.
+  const crossing = [...traces].filter(([, spans]) => {
+    const count = (text) => spans.filter((s) => s.includes(text)).length;
+    return (
+      count('PRODUCER') === 1 &&
+      count('(billing) CONSUMER') >= 1 &&
+      count('(shipping) CONSUMER') >= 1
+    );
+  });
+  const [id, spans] = crossing.find(([, s]) => s.length === 3) ?? crossing[0] ?? [];
+  return id && { id, spans: [...spans].sort((a) => (a.includes('PRODUCER') ? -1 : 1)) };
+}
+
 /** How many of `ids` some channel has not handled yet (asked in chunks: body size limits). */
 async function unhandled(url, ids) {
   let count = 0;
@@ -452,6 +476,7 @@ async function main() {
     NSQLOOKUPD_ADDRESS: lookupd.httpAddress,
     PORT: String(port),
     HOST: '127.0.0.1',
+    TRACING: '1', // the app log shows a trace crossing the order flow (sample/src/tracing.ts)
   });
   const health = await waitForHealth(url, 30_000);
   step(
@@ -564,6 +589,8 @@ async function main() {
       0,
     );
   if (finalHealth.status !== 'ok') problems.push(`health is ${JSON.stringify(finalHealth)}`);
+  const traced = orderTrace(readFileSync(appLog, 'utf8'));
+  if (!traced) problems.push(`no trace of an order through billing and shipping in ${appLog}`);
   const missing = await unhandled(url, progress.accepted);
   if (missing !== 0) problems.push(`${missing} accepted orders not handled by both channels`);
   const faulted = fault ? await fault : undefined;
@@ -650,6 +677,12 @@ async function main() {
         `${fmt(metric('nsq_consumer_messages_dead_lettered_total'))} dead-lettered, ` +
         `${fmt(metric('nsq_producer_messages_published_total'))} published ` +
         `(GET ${url}/metrics, Prometheus text)`,
+    ],
+    [
+      'trace',
+      traced
+        ? `${traced.id}: ${traced.spans.join(' -> ')} (grep ${relative(root, appLog)} for the id)`
+        : 'none found',
     ],
     ['logs', `the sample app's log: ${relative(root, appLog)}`],
     [

@@ -3,7 +3,7 @@ import type { LoggerService } from '@nestjs/common';
 import type { NsqMessage } from '../consumer/nsq-message.js';
 import { NsqResponseError, NsqValidationError } from '../errors.js';
 import type { Producer } from '../producer/producer.js';
-import { deadLetterForms, NsqDecodeError, type NsqDeadLetter } from './payload.js';
+import { deadLetterForms, NsqDecodeError, payloadOf, type NsqDeadLetter } from './payload.js';
 
 /**
  * What ServerNsq does with a message given up: logs it, publishes its dead letter (if the
@@ -62,7 +62,7 @@ export class DeadLetters {
     }
     this.logger.error(
       `nsqd refused the dead letter of message ${letter.id} of ${letter.topic}/${letter.channel} ` +
-        `even without its body; it is dropped: ${JSON.stringify({ ...letter, body: undefined })}`,
+        `even without its body; it is dropped: ${JSON.stringify({ ...letter, body: undefined, payload: undefined })}`,
     );
   }
 }
@@ -87,6 +87,7 @@ export function deadLetterOf(
           : 'gaveUp',
     failedAt: new Date().toISOString(),
     body: message.body,
+    payload: payloadOf(message.body),
   };
 }
 

@@ -195,6 +195,11 @@ export interface NsqDeadLetter {
   failedAt: string;
   /** The original message body, byte for byte (its first bytes when `truncated`). */
   body: Buffer;
+  /**
+   * The data in the body: the body itself, or, for a body the transport framed (metadata,
+   * headers, trace context), the part after the frame's header line. Not part of the encoding.
+   */
+  payload?: Buffer;
   /** The body was cut to fit nsqd's message size; `bodyBytes` is its whole length. */
   truncated?: true;
   bodyBytes?: number;
@@ -207,7 +212,7 @@ const DEAD_LETTER_MARK = '{"nsqDeadLetter":1,';
  * original body byte for byte. `parseDeadLetter` reads it back.
  */
 export function encodeDeadLetter(letter: NsqDeadLetter): Buffer {
-  const { body, ...meta } = letter;
+  const { body, payload: _payload, ...meta } = letter;
   const head = DEAD_LETTER_MARK + JSON.stringify(meta).slice(1) + '\n';
   return Buffer.concat([Buffer.from(head), body]);
 }
@@ -239,5 +244,15 @@ export function parseDeadLetter(message: Buffer): NsqDeadLetter | undefined {
     return undefined;
   }
   delete meta.nsqDeadLetter;
-  return { ...(meta as Omit<NsqDeadLetter, 'body'>), body: message.subarray(newline + 1) };
+  const body = message.subarray(newline + 1);
+  return { ...(meta as Omit<NsqDeadLetter, 'body'>), body, payload: payloadOf(body) };
+}
+
+/** The data of a body: after the frame's header line if the transport framed it. */
+export function payloadOf(body: Buffer): Buffer {
+  try {
+    return decodeFrame(body).payload;
+  } catch {
+    return body; // a frame cut short (a truncated letter): the bytes as they are
+  }
 }

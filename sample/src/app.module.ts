@@ -17,7 +17,10 @@ import { StatsService } from './stats.service.js';
     // The producer side: an injectable ClientNsq (and NsqHealthIndicator) from the same config.
     NsqModule.forRootAsync({
       inject: [ConfigService],
-      useFactory: (config: ConfigService) => ({ nsqd: sampleConfig(config).nsqd }),
+      useFactory: (config: ConfigService) => {
+        const { nsqd, tracing } = sampleConfig(config);
+        return { nsqd, tracing };
+      },
     }),
     TerminusModule,
   ],
@@ -44,6 +47,7 @@ import { StatsService } from './stats.service.js';
           lookupd: config.lookupd,
           lookupdPollInterval: config.lookupdPollInterval,
           maxInFlight: config.maxInFlight,
+          tracing: config.tracing,
         }),
     },
   ],

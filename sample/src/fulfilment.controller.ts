@@ -69,7 +69,7 @@ export class FulfilmentController {
     if (letter) {
       this.logger.warn(
         `Dead letter from ${letter.topic}/${letter.channel} after ${letter.attempts} attempts ` +
-          `(${letter.reason}: ${letter.error}): ${letter.body.toString().slice(0, 200)}`,
+          `(${letter.reason}: ${letter.error}): ${(letter.payload ?? letter.body).toString().slice(0, 200)}`,
       );
     } else {
       this.logger.warn(`Not a dead letter on orders.dead: ${message.toString().slice(0, 200)}`);

@@ -13,6 +13,8 @@ function logLevels(): LogLevel[] {
 }
 
 async function bootstrap(): Promise<void> {
+  // Before the app: the transport uses the global tracer provider the SDK registers.
+  if (process.env.TRACING === '1') (await import('./tracing.js')).startTracing();
   const app = await createApp({ logger: logLevels() });
   // SIGTERM / SIGINT: stop taking messages, finish those in flight, flush FIN/REQ, disconnect.
   app.enableShutdownHooks();

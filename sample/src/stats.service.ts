@@ -126,7 +126,8 @@ export class StatsService {
       return;
     }
     this.deadLetterCount++;
-    const body = letter.body.toString('utf8');
+    // The payload: with tracing on, the body on the wire starts with the transport's frame.
+    const body = (letter.payload ?? letter.body).toString('utf8');
     let orderId: string | undefined;
     try {
       orderId = (JSON.parse(body) as { id?: string }).id;

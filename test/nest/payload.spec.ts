@@ -5,6 +5,7 @@ import {
   decodeBody,
   encodeBody,
   encodeDeadLetter,
+  encodeFrame,
   parseDeadLetter,
   type NsqDeadLetter,
 } from '../../lib/nest/payload.js';
@@ -164,7 +165,20 @@ describe('encodeDeadLetter / parseDeadLetter', () => {
 
   it('round-trips every field and the body byte for byte', () => {
     const original = letter({ reason: 'undecodable', attempts: 1 });
-    expect(parseDeadLetter(encodeDeadLetter(original))).toEqual(original);
+    // A plain body is its own payload.
+    expect(parseDeadLetter(encodeDeadLetter(original))).toEqual({
+      ...original,
+      payload: original.body,
+    });
+  });
+
+  it('gives the payload of a body the transport framed (metadata, headers, trace context)', () => {
+    const body = encodeFrame({ headers: { tenant: 'a' } }, '{"order":42}');
+    const parsed = parseDeadLetter(encodeDeadLetter(letter({ body })))!;
+    expect(parsed.body.equals(body)).toBe(true); // byte for byte, frame included
+    expect(parsed.payload!.toString()).toBe('{"order":42}');
+    // The payload is not encoded: a letter written again reads back the same.
+    expect(encodeDeadLetter(parsed).equals(encodeDeadLetter(letter({ body })))).toBe(true);
   });
 
   it('keeps a binary body with newlines, NULs and invalid UTF-8 intact', () => {
@@ -208,7 +222,7 @@ describe('encodeDeadLetter / parseDeadLetter', () => {
         (original) => {
           const parsed = parseDeadLetter(encodeDeadLetter(original));
           expect(parsed).toBeDefined();
-          const { body, ...meta } = parsed!;
+          const { body, payload: _payload, ...meta } = parsed!;
           const { body: originalBody, ...originalMeta } = original;
           expect(meta).toEqual(originalMeta);
           expect(body.equals(originalBody)).toBe(true);
