@@ -15,6 +15,8 @@ export interface SampleConfig {
   maxInFlight: number;
   /** LOOKUPD_POLL_INTERVAL (ms). Default 15 000. */
   lookupdPollInterval: number;
+  /** CHARGE_DELAY_MS: how long the stand-in payment call of billing takes. Default 0. */
+  chargeDelayMs: number;
 }
 
 const list = (value: string | undefined): string[] =>
@@ -43,6 +45,7 @@ export function sampleConfig(config: ConfigService): SampleConfig {
     flakyPercent: int(config, 'FLAKY_PERCENT', 10),
     maxInFlight: int(config, 'MAX_IN_FLIGHT', 200) || 200,
     lookupdPollInterval: int(config, 'LOOKUPD_POLL_INTERVAL', 15_000) || 15_000,
+    chargeDelayMs: int(config, 'CHARGE_DELAY_MS', 0),
   };
 }
 
