@@ -17,6 +17,8 @@ export interface SampleConfig {
   lookupdPollInterval: number;
   /** TRACING=1: OpenTelemetry spans for every emit and handler run (see tracing.ts). */
   tracing: boolean;
+  /** CHARGE_DELAY_MS: how long the stand-in payment call of billing takes. Default 0. */
+  chargeDelayMs: number;
 }
 
 const list = (value: string | undefined): string[] =>
@@ -46,6 +48,7 @@ export function sampleConfig(config: ConfigService): SampleConfig {
     maxInFlight: int(config, 'MAX_IN_FLIGHT', 200) || 200,
     lookupdPollInterval: int(config, 'LOOKUPD_POLL_INTERVAL', 15_000) || 15_000,
     tracing: config.get<string>('TRACING') === '1',
+    chargeDelayMs: int(config, 'CHARGE_DELAY_MS', 0),
   };
 }
 

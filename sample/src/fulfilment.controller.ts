@@ -38,7 +38,7 @@ export class FulfilmentController {
     if (attempts === 1 && isFlaky(order.id, this.config.flakyPercent)) {
       this.fail(ctx, `payment gateway timed out for order ${order.id} (simulated)`);
     }
-    await charge(order);
+    await charge(order, this.config.chargeDelayMs);
     this.stats.handled(
       ctx.getTopic() + '/' + ctx.getChannel(),
       order.id,
@@ -93,7 +93,7 @@ export class FulfilmentController {
   }
 }
 
-/** Stands in for a call to a payment provider. */
-function charge(_order: Order): Promise<void> {
-  return Promise.resolve();
+/** Stands in for a call to a payment provider (CHARGE_DELAY_MS long; a slow one shows the drain). */
+function charge(_order: Order, delayMs: number): Promise<void> {
+  return delayMs > 0 ? new Promise((resolve) => setTimeout(resolve, delayMs)) : Promise.resolve();
 }

@@ -1,4 +1,9 @@
-import { Injectable } from '@nestjs/common';
+import {
+  Injectable,
+  Logger,
+  type BeforeApplicationShutdown,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import type { NsqDeadLetter } from 'nestjs-nsq';
 
 /** Latency samples kept per channel; past this, reservoir sampling keeps a fair subset. */
@@ -72,7 +77,8 @@ function summarize(samples: number[]): LatencySummary {
 
 /** Counters of the order flow, read by GET /stats (and by `npm run demo`). */
 @Injectable()
-export class StatsService {
+export class StatsService implements BeforeApplicationShutdown, OnApplicationShutdown {
+  private readonly logger = new Logger('Shutdown');
   private readonly startedAt = Date.now();
   private readonly channels = new Map<string, ChannelCounters>();
   private accepted = 0;
@@ -145,6 +151,25 @@ export class StatsService {
       body,
     });
     if (this.deadLetters.length > MAX_DEAD_LETTERS) this.deadLetters.shift();
+  }
+
+  /** Before Nest closes the NSQ server (SIGTERM with enableShutdownHooks): what is handled so far. */
+  beforeApplicationShutdown(signal?: string): void {
+    this.logger.log(
+      `${signal ?? 'close'}: draining the consumers; handled so far ${this.handledLine()}`,
+    );
+  }
+
+  /** After the drain: handlers in flight have finished and their FIN/REQ reached nsqd. */
+  onApplicationShutdown(signal?: string): void {
+    this.logger.log(`${signal ?? 'close'}: drained and closed; handled ${this.handledLine()}`);
+  }
+
+  private handledLine(): string {
+    const parts = [...this.channels]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([name, c]) => `${name}=${c.orders.size}`);
+    return parts.length ? parts.join(' ') : 'nothing';
   }
 
   snapshot() {
