@@ -45,19 +45,20 @@ async function channelsOn(nsqdHttp: string, topic: string): Promise<number> {
 export async function countTopicChannels(
   topic: string,
   sources: { lookupd: string[]; nsqd: string[] },
+  /** Told when no lookupd answered; the nsqd given are asked instead. */
+  onLookupdFailed: (error: Error) => void = () => undefined,
 ): Promise<number | undefined> {
-  let nsqdHttp: string[];
+  let nsqdHttp: string[] | undefined;
   if (sources.lookupd.length) {
     const lists = await Promise.allSettled(sources.lookupd.map((l) => nsqdHoldingTopic(l, topic)));
     const answered = lists.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-    if (!answered.length) return undefined;
-    nsqdHttp = [...new Set(answered.flat())];
-  } else {
-    nsqdHttp = sources.nsqd.map((a) => {
-      const { host, port } = parseAddress(a);
-      return joinHostPort(host, port + 1);
-    });
+    if (answered.length) nsqdHttp = [...new Set(answered.flat())];
+    else onLookupdFailed((lists[0] as PromiseRejectedResult).reason as Error);
   }
+  nsqdHttp ??= sources.nsqd.map((a) => {
+    const { host, port } = parseAddress(a);
+    return joinHostPort(host, port + 1);
+  });
   if (!nsqdHttp.length) return 0;
   const counts = await Promise.allSettled(nsqdHttp.map((n) => channelsOn(n, topic)));
   const known = counts.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));

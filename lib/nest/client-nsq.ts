@@ -5,7 +5,11 @@ import { ClientProxy, type ReadPacket, type WritePacket } from '@nestjs/microser
 import type { Observable } from 'rxjs';
 import { connectionSettingsOf, hideSecret } from '../connection/settings.js';
 import { rejectUnknownOptions, resolveOptions } from '../options.js';
-import { checkProducerOptions, type ProducerOptions } from '../producer/options.js';
+import {
+  checkProducerOptions,
+  rejectRenamedOptions,
+  type ProducerOptions,
+} from '../producer/options.js';
 import { clientSchema, type NsqClientOptions } from './client-options.js';
 import { Producer } from '../producer/producer.js';
 import { NsqClosedError } from '../errors.js';
@@ -62,9 +66,11 @@ export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplica
     super();
     this.options = hideSecret(options);
     if (options && typeof options === 'object') {
+      // Unknown keys first: a typo ('nsqds') is named as such, not as a missing option.
+      rejectRenamedOptions('ClientNsq', options);
+      rejectUnknownOptions('ClientNsq', clientSchema, options);
       const o = resolveOptions('ClientNsq', clientSchema, options);
       checkProducerOptions('ClientNsq', options, o);
-      rejectUnknownOptions('ClientNsq', clientSchema, options);
       this.requestTimeout = o.requestTimeout!;
       this.lookupd = o.lookupd ?? [];
       if (o.tracing) this.tracing = new LazyTracer('ClientNsq');
@@ -263,7 +269,10 @@ export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplica
         decodeReply: this.options.deserializer
           ? (body) => this.deserializer.deserialize(body)
           : (body) => this.deserializer.deserialize(JSON.parse(body.toString())),
-        onError: (error) => this.events.emit('error', error),
+        onError: (error) => {
+          this.logger.warn(error.message);
+          this.events.emit('error', error);
+        },
       });
       // A reply topic that could not be set up fails its requests with why, and is tried again
       // by the next send().

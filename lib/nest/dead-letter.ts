@@ -34,7 +34,7 @@ export class DeadLetters {
         : `dropped (no deadLetterTopic or onDiscard); body: ${preview(letter.body)}`;
     this.logger.warn(
       `Gave up on message ${letter.id} of ${letter.topic}/${letter.channel} after ${letter.attempts} attempt(s) ` +
-        `(${letter.reason}: ${letter.error}); ${where}`,
+        `(reason ${letter.reason}; last error: ${letter.error}); ${where}`,
     );
     if (deadLetterTopic) await this.publish(message.address, deadLetterTopic, letter);
     await this.onDiscard?.(letter);

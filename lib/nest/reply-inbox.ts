@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { WritePacket } from '@nestjs/microservices';
+import { ReportLimiter } from '../rate-limit.js';
 import { Consumer } from '../consumer/consumer.js';
 import type { NsqMessage } from '../consumer/nsq-message.js';
 import type { ConsumerOptions } from '../consumer/options.js';
@@ -53,6 +54,7 @@ export class ReplyInbox {
     { at: number; channels: Promise<number | undefined> }
   >();
   private readonly consumer: Consumer;
+  private readonly lookupdReports = new ReportLimiter(30_000);
   private readonly started: Promise<void>;
 
   constructor(private readonly settings: InboxSettings) {
@@ -152,7 +154,9 @@ export class ReplyInbox {
     if (!check) {
       check = {
         at: Date.now(),
-        channels: countTopicChannels(topic, { lookupd, nsqd }).catch(() => undefined),
+        channels: countTopicChannels(topic, { lookupd, nsqd }, (err) =>
+          this.reportLookupd(err),
+        ).catch(() => undefined),
       };
       this.channelChecks.set(topic, check);
     }
@@ -168,6 +172,19 @@ export class ReplyInbox {
       ),
       isDisposed: true,
     });
+  }
+
+  /** A lookupd that cannot answer (down, or its TCP port given) is said, at most every 30 s. */
+  private reportLookupd(error: Error): void {
+    const held = this.lookupdReports.pass('lookupd');
+    if (held === undefined) return;
+    this.settings.onError(
+      new NsqError(
+        `the check whether anything consumes a request's topic could not ask nsqlookupd, so it ` +
+          `asked nsqd's HTTP API instead: ${error.message}${held}`,
+        { cause: error },
+      ),
+    );
   }
 
   private async onReply(message: NsqMessage): Promise<void> {

@@ -15,7 +15,8 @@ import { rejectUnknownOptions, resolveOptions } from '../options.js';
 import { assertTopicName } from '../protocol/names.js';
 import { Producer } from '../producer/producer.js';
 import { NSQ_TRANSPORT, type NsqStatus } from './constants.js';
-import { DeadLetters, describe, loggedByNest } from './dead-letter.js';
+import { DeadLetters } from './dead-letter.js';
+import { reportConsumer } from './consumer-reports.js';
 import { eventRunner, runToEnd, type Replier } from './event-runner.js';
 import type { NsqContext } from './nsq-context.js';
 import { NsqDecodeError, type FrameHeader } from './payload.js';
@@ -82,13 +83,14 @@ export class ServerNsq
   constructor(options: NsqServerOptions = {}) {
     super();
     this.options = hideSecret(options);
+    // Unknown keys first: a typo ('lookupds') is named as such, not as a missing option.
+    rejectUnknownOptions('ServerNsq', serverSchema, options);
     if (!options.nsqd?.length && !options.lookupd?.length) {
       throw new NsqValidationError(
         "ServerNsq: give nsqd (TCP 'host:port') and/or lookupd (HTTP 'host:port') addresses",
       );
     }
     resolveOptions('ServerNsq', serverSchema, options);
-    rejectUnknownOptions('ServerNsq', serverSchema, options);
     this.initializeSerializer(options);
     this.initializeDeserializer(options);
     this.events.on('error', () => {}); // reported through the logger; listeners are optional
@@ -161,7 +163,17 @@ export class ServerNsq
           shutdown: this.shutdown.signal,
           tracer,
         });
-    if (handler.isEventHandler && !deadLetterTopic && !this.options.onDiscard) {
+    // A reader of this server's own dead letters gets no warning: they are the record already.
+    const readsDeadLetters = [...this.messageHandlers.values()].some(
+      (h) => ((h.extras ?? {}) as NsqHandlerOptions).deadLetterTopic === topic,
+    );
+    const noRecord = !deadLetterTopic && !this.options.onDiscard;
+    if (
+      handler.isEventHandler &&
+      noRecord &&
+      !readsDeadLetters &&
+      this.options.deadLetterTopic !== topic
+    ) {
       this.logger.warn(
         `${pattern}: a message given up (after maxAttempts, or undecodable) is logged and dropped; ` +
           'set deadLetterTopic or onDiscard to keep it',
@@ -270,35 +282,7 @@ export class ServerNsq
       this._status$.next('reconnecting');
       this.events.emit('reconnecting', address, pattern, delayMs);
     });
-    consumer.on('warning', (error) => {
-      this.logger.warn(`${pattern}: ${error.message}`);
-      this.events.emit('error', error);
-    });
-    // One line per failure: where Nest's exception filter already logged an unknown error
-    // with its stack, what NSQ does about it is a debug line.
-    consumer.on('failed', (message, error) => {
-      if (error instanceof NsqDecodeError) {
-        this.logger.warn(
-          `Message ${message.id} of ${pattern} could not be decoded, so no handler ran: ${error.message}`,
-        );
-      } else {
-        const line = `Handler for ${pattern} failed on message ${message.id} (attempt ${message.attempts}): ${describe(error)}`;
-        if (loggedByNest(error)) this.logger.debug?.(line);
-        else this.logger.warn(line);
-      }
-      this.events.emit('failed', message, pattern, error);
-    });
-    consumer.on('gaveUp', (message, reason) =>
-      this.events.emit('gaveUp', message, pattern, reason),
-    );
-    consumer.on('backoff', (change) => {
-      this.logger.debug?.(`${pattern}: backoff ${change.mode}, level ${change.level}`);
-      this.events.emit('backoff', change, pattern);
-    });
-    consumer.on('discovered', (address) => {
-      this.logger.log(`${pattern}: nsqlookupd lists nsqd ${address}, connecting`);
-      this.events.emit('discovered', address, pattern);
-    });
+    reportConsumer(consumer, pattern, this.logger, this.events);
   }
 
   /** Per pattern: what its consumer has done since listen(), and its state now. */

@@ -5,7 +5,7 @@
 // inside it, so that what the handler publishes continues the trace too.
 import type * as OtelApi from '@opentelemetry/api';
 import type { Span, Tracer } from '@opentelemetry/api';
-import { NsqError } from '../errors.js';
+import { NsqValidationError } from '../errors.js';
 import type { NsqMessage } from '../consumer/nsq-message.js';
 import type { HandlerInvoker } from './event-runner.js';
 import type { NsqContext } from './nsq-context.js';
@@ -21,7 +21,7 @@ export async function loadOtelApi(owner: string, specifier = API_PACKAGE): Promi
   try {
     loaded = (await import(specifier)) as Api & { default?: Api };
   } catch (err) {
-    throw new NsqError(
+    throw new NsqValidationError(
       `${owner}: option tracing needs the package ${specifier}; install it (npm install ${specifier}) or leave tracing off`,
       { cause: err },
     );

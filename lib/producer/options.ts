@@ -108,12 +108,8 @@ export const producerSchema: OptionsSchema<ProducerOptions> = {
   ...connectionSchema,
 };
 
-/** Checks that depend on more than one option, and renamed options. */
-export function checkProducerOptions(
-  owner: string,
-  given: object,
-  o: { maxBatchBytes?: number; maxBodySize?: number },
-): void {
+/** Options of 0.1.0 that have a new name: an error that names it, before the unknown-key check. */
+export function rejectRenamedOptions(owner: string, given: object): void {
   if ('maxReconnectDelay' in given) {
     throw invalidOption(
       owner,
@@ -122,6 +118,14 @@ export function checkProducerOptions(
       (given as { maxReconnectDelay: unknown }).maxReconnectDelay,
     );
   }
+}
+
+/** Checks that depend on more than one option. */
+export function checkProducerOptions(
+  owner: string,
+  given: object,
+  o: { maxBatchBytes?: number; maxBodySize?: number },
+): void {
   if (!(given as ProducerOptions).nsqd?.length) {
     throw new NsqValidationError(
       `${owner}: option nsqd must list at least one nsqd TCP address ('host:port')`,

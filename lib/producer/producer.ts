@@ -10,7 +10,12 @@ import { assertTopicName } from '../protocol/names.js';
 import { Batcher } from './batcher.js';
 import { MessageLimits, type MessageBody } from './limits.js';
 import { NsqdPool, type Publish } from './nsqd-pool.js';
-import { checkProducerOptions, producerSchema, type ProducerOptions } from './options.js';
+import {
+  checkProducerOptions,
+  producerSchema,
+  rejectRenamedOptions,
+  type ProducerOptions,
+} from './options.js';
 
 export interface ProducerEvents {
   connected: [address: string, identity: Identity];
@@ -57,9 +62,10 @@ export class Producer extends EventEmitter<ProducerEvents> {
     if (!options || typeof options !== 'object') {
       throw new NsqValidationError(`${owner}: options { nsqd: ['host:port'] } are required`);
     }
+    rejectRenamedOptions(owner, options);
+    rejectUnknownOptions(owner, producerSchema, options);
     const o = resolveOptions(owner, producerSchema, options);
     checkProducerOptions(owner, options, o);
-    rejectUnknownOptions(owner, producerSchema, options);
     this.maxMessageSize = o.maxMessageSize!;
     this.maxBodySize = o.maxBodySize!;
     this.maxDeferDelay = o.maxDeferDelay!;

@@ -6,6 +6,7 @@ import { inspect } from 'node:util';
 import { Controller, type INestMicroservice } from '@nestjs/common';
 import { EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
 import { Test } from '@nestjs/testing';
+import { lastValueFrom } from 'rxjs';
 import {
   ClientNsq,
   Consumer,
@@ -232,5 +233,31 @@ describe('malformed dead letters and bodies', () => {
   it('parseDeadLetter returns undefined for a malformed header', () => {
     expect(parseDeadLetter(Buffer.from('{"nsqDeadLetter":1,garbage\nbody'))).toBeUndefined();
     expect(parseDeadLetter(Buffer.from('plain'))).toBeUndefined();
+  });
+});
+
+describe("ClientNsq given nsqlookupd's TCP port", () => {
+  it('says so when a request asks whether anything consumes its topic', async () => {
+    const lookupd = await LookupdProcess.start();
+    const client = new ClientNsq({
+      nsqd: [nsqd],
+      lookupd: [lookupd.tcpAddress],
+      requestTimeout: 3000,
+    });
+    const errors: Error[] = [];
+    client.on('error', (e: Error) => errors.push(e));
+    try {
+      // The check then asks nsqd's HTTP API at its TCP port + 1 (4151 beside 4150); the test
+      // nsqd's ports are not neighbours, so here the request ends at its timeout.
+      await expect(lastValueFrom(client.send(`nobody-${process.pid}`, 1))).rejects.toMatchObject({
+        code: expect.stringMatching(/^ERR_NSQ_(NO_CONSUMER|REQUEST_TIMEOUT)$/),
+      });
+      expect(errors.map((e) => e.message)).toEqual([
+        expect.stringMatching(/could not ask nsqlookupd.*TCP port \(4160\)/),
+      ]);
+    } finally {
+      await client.close();
+      await lookupd.stop();
+    }
   });
 });

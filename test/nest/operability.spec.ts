@@ -72,6 +72,11 @@ class OpsController {
     throw new RpcException('always fails');
   }
 
+  @EventPattern<string>(`${T}-dlq/inspect`, { raw: true })
+  inspect() {
+    count('inspect');
+  }
+
   @EventPattern<string>(`${T}-backoff/c`, {
     requeueDelay: 0,
     backoff: { multiplier: 50, window: 1 },
@@ -118,9 +123,15 @@ describe('operability: logs, events, metrics, health', () => {
     expect(seen.filter((l) => l.level !== 'debug')).toEqual([
       expect.objectContaining({ level: 'error', context: 'RpcExceptionsHandler' }),
     ]);
-    const ours = linesAbout(`Handler for ${T}-unknown/c failed`);
-    expect(ours).toEqual([expect.objectContaining({ level: 'debug', context: 'ServerNsq' })]);
-    expect(ours[0].text).toMatch(/attempt 1/);
+    expect(linesAbout(`Handler for ${T}-unknown/c failed`)).toEqual([]);
+  });
+
+  it('warns at listen() of patterns whose given-up messages would be dropped, not of dead-letter readers', () => {
+    const dropped = (pattern: string) =>
+      linesAbout(`${pattern}: a message given up`).filter((l) => l.level === 'warn');
+    expect(dropped(`${T}-unknown/c`)).toHaveLength(1);
+    expect(dropped(`${T}-give/c`)).toHaveLength(0); // has a deadLetterTopic
+    expect(dropped(`${T}-dlq/inspect`)).toHaveLength(0); // reads this server's dead letters
   });
 
   it('logs one warning for an RpcException, which Nest does not log', async () => {
@@ -343,6 +354,15 @@ describe('shutdown with a stuck handler', () => {
 });
 
 describe('errors name the public class', () => {
+  it('a typo in an address option is named, not reported as a missing address', () => {
+    expect(() => new ServerNsq({ lookupds: [lookupd] } as never)).toThrow(
+      /unknown option lookupds; did you mean lookupd\?/,
+    );
+    expect(() => new ClientNsq({ nsqds: [nsqd] } as never)).toThrow(
+      /unknown option nsqds; did you mean nsqd\?/,
+    );
+  });
+
   it('a listen() failure names ServerNsq and the pattern, not an internal class', async () => {
     const server = new ServerNsq({ nsqd: [`127.0.0.1:${await freePort()}`] });
     server.addHandler(`${T}-nolisten/c`, async () => undefined, true);
