@@ -22,6 +22,7 @@ import { NsqRecord } from './nsq-record.js';
 import { ReplyInbox } from './reply-inbox.js';
 import { topicOfPattern } from './patterns.js';
 import { settled } from './settled.js';
+import { asBody, frame, framing, publishBody } from './outgoing.js';
 import { LazyTracer, traced, type ProducerSpan } from './tracing.js';
 
 export type NsqClientEvents = {
@@ -316,41 +317,5 @@ export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplica
   }
 }
 
-function publishBody(
-  producer: Producer,
-  topic: string,
-  body: Buffer | string,
-  record?: NsqRecord,
-): Promise<void> {
-  const delay = record?.options.delay;
-  return delay !== undefined
-    ? producer.publishDeferred(topic, delay, body)
-    : producer.publish(topic, body);
-}
-
 const closedWhile = (what: string) =>
   new NsqClosedError(`ClientNsq was closed while ${what}; connect() or send again to reopen it`);
-
-/** What travels beside the data: the dispatch hook's metadata and the record's headers. */
-function framing(packet: ReadPacket, record?: NsqRecord, span?: ProducerSpan): FrameHeader {
-  const header: FrameHeader = {};
-  if (packet.metadata && Object.keys(packet.metadata).length) {
-    // Metadata is a map of strings (Nest's PacketMetadata); anything else is made one.
-    header.metadata = Object.fromEntries(
-      Object.entries(packet.metadata).map(([k, v]) => [k, typeof v === 'string' ? v : String(v)]),
-    );
-  }
-  const headers = record?.options.headers;
-  if (headers && Object.keys(headers).length) header.headers = headers;
-  if (span?.carrier) header.trace = span.carrier;
-  return header;
-}
-
-/** A plain body when there is nothing to carry beside it; a framed one otherwise. */
-function frame(header: FrameHeader, body: Buffer | string): Buffer | string {
-  return header.metadata || header.headers || header.trace ? encodeFrame(header, body) : body;
-}
-
-function asBody(value: unknown): Buffer | string {
-  return Buffer.isBuffer(value) || typeof value === 'string' ? value : JSON.stringify(value);
-}
