@@ -29,6 +29,14 @@ const closing = (what, fn) => withTimeout(Promise.resolve().then(fn), CLOSE_TIME
  * and returns nothing; with `reply`, `@MessagePattern(pattern)` and it returns what
  * `onMessage` returns. Decorators are applied by hand (plain JS).
  */
+/** A Nest transport's ClientProxy, connected (the transport's own client library loaded first). */
+async function nestClient(kind, transport, options) {
+  await nestTransport(kind);
+  const client = ClientProxyFactory.create({ transport, options });
+  await withTimeout(client.connect(), START_TIMEOUT, `Nest ${kind} client connect()`);
+  return client;
+}
+
 async function nestMicroservice(options, pattern, onMessage, { reply = false } = {}) {
   let flowing;
   const firstMessage = new Promise((resolve) => (flowing = resolve));
@@ -251,12 +259,7 @@ export const adapters = {
       );
     },
     async client(cfg) {
-      await nestTransport('nats');
-      const client = ClientProxyFactory.create({
-        transport: Transport.NATS,
-        options: { servers: [NATS_URL] },
-      });
-      await withTimeout(client.connect(), START_TIMEOUT, 'ClientNats.connect()');
+      const client = await nestClient('nats', Transport.NATS, { servers: [NATS_URL] });
       return {
         emit: (data) => emitted(client, cfg.subject, data),
         // NATS publish is fire-and-forget: "acknowledged" = flushed to the server.
@@ -274,12 +277,7 @@ export const adapters = {
       );
     },
     async rpcClient(cfg) {
-      await nestTransport('nats');
-      const client = ClientProxyFactory.create({
-        transport: Transport.NATS,
-        options: { servers: [NATS_URL] },
-      });
-      await withTimeout(client.connect(), START_TIMEOUT, 'ClientNats.connect()');
+      const client = await nestClient('nats', Transport.NATS, { servers: [NATS_URL] });
       return {
         send: (data) => answered(client, cfg.subject, data),
         close: () => closing('ClientNats.close()', () => client.close()),
@@ -299,12 +297,7 @@ export const adapters = {
       );
     },
     async client(cfg) {
-      await nestTransport('redis');
-      const client = ClientProxyFactory.create({
-        transport: Transport.REDIS,
-        options: { ...REDIS },
-      });
-      await withTimeout(client.connect(), START_TIMEOUT, 'ClientRedis.connect()');
+      const client = await nestClient('redis', Transport.REDIS, { ...REDIS });
       return {
         emit: (data) => emitted(client, cfg.subject, data),
         close: () => closing('ClientRedis.close()', () => client.close()),
@@ -320,12 +313,7 @@ export const adapters = {
       );
     },
     async rpcClient(cfg) {
-      await nestTransport('redis');
-      const client = ClientProxyFactory.create({
-        transport: Transport.REDIS,
-        options: { ...REDIS },
-      });
-      await withTimeout(client.connect(), START_TIMEOUT, 'ClientRedis.connect()');
+      const client = await nestClient('redis', Transport.REDIS, { ...REDIS });
       return {
         send: (data) => answered(client, cfg.subject, data),
         close: () => closing('ClientRedis.close()', () => client.close()),
@@ -356,12 +344,11 @@ export const adapters = {
       );
     },
     async client(cfg) {
-      await nestTransport('rmq');
-      const client = ClientProxyFactory.create({
-        transport: Transport.RMQ,
-        options: { urls: [RMQ_URL], queue: cfg.queue, queueOptions: { durable: false } },
+      const client = await nestClient('rmq', Transport.RMQ, {
+        urls: [RMQ_URL],
+        queue: cfg.queue,
+        queueOptions: { durable: false },
       });
-      await withTimeout(client.connect(), START_TIMEOUT, 'ClientRMQ.connect()');
       return {
         emit: (data) => emitted(client, cfg.subject, data),
         close: () => closing('ClientRMQ.close()', () => client.close()),
