@@ -15,7 +15,7 @@ import { Producer } from '../producer/producer.js';
 import { NsqClosedError } from '../errors.js';
 import type { ProducerMetrics } from '../metrics.js';
 import type { NsqStatus } from './constants.js';
-import { describe } from './dead-letter.js';
+import { describe } from './describe-error.js';
 import { ReportLimiter } from '../rate-limit.js';
 import { encodeBody, encodeFrame, type FrameHeader } from './payload.js';
 import { NsqRecord } from './nsq-record.js';

@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import type { LoggerService } from '@nestjs/common';
 import type { Consumer } from '../consumer/consumer.js';
-import { describe, loggedByNest } from './dead-letter.js';
+import { describe, loggedByNest } from './describe-error.js';
 import { NsqDecodeError } from './payload.js';
 
 /**

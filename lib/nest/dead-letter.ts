@@ -1,7 +1,9 @@
 import { isUtf8 } from 'node:buffer';
 import type { LoggerService } from '@nestjs/common';
 import type { NsqMessage } from '../consumer/nsq-message.js';
-import { NsqResponseError, NsqValidationError } from '../errors.js';
+import { NsqValidationError } from '../errors.js';
+import { isSizeRefusal } from '../producer/limits.js';
+import { describe } from './describe-error.js';
 import type { Producer } from '../producer/producer.js';
 import { deadLetterForms, NsqDecodeError, payloadOf, type NsqDeadLetter } from './payload.js';
 
@@ -54,10 +56,8 @@ export class DeadLetters {
         this.deadLettered.set(from, (this.deadLettered.get(from) ?? 0) + 1);
         return;
       } catch (err) {
-        const tooBig =
-          err instanceof NsqValidationError ||
-          (err instanceof NsqResponseError && /^E_BAD_(MESSAGE|BODY)$/.test(err.code));
-        if (!tooBig) throw err;
+        // Too big for our limit (checked before sending) or for nsqd's: try the next, smaller form.
+        if (!(err instanceof NsqValidationError) && !isSizeRefusal(err)) throw err;
       }
     }
     this.logger.error(
@@ -68,11 +68,7 @@ export class DeadLetters {
 }
 
 /** The record of a message given up: where it came from, why, and its body. */
-export function deadLetterOf(
-  message: NsqMessage,
-  reason: unknown,
-  maxAttempts: number,
-): NsqDeadLetter {
+function deadLetterOf(message: NsqMessage, reason: unknown, maxAttempts: number): NsqDeadLetter {
   return {
     topic: message.topic,
     channel: message.channel,
@@ -91,29 +87,9 @@ export function deadLetterOf(
   };
 }
 
-/** A one-line reason: an Error's message, an RpcException payload's message, else JSON. */
-export function describe(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  if (typeof error === 'object' && error !== null) {
-    const message = (error as { message?: unknown }).message;
-    if (typeof message === 'string') return message;
-    try {
-      return JSON.stringify(error);
-    } catch {
-      // fall through
-    }
-  }
-  return String(error);
-}
-
 /** A bounded view of a body for a log line: text if it is, else base64; at most 1 KiB. */
-export function preview(body: Buffer): string {
+function preview(body: Buffer): string {
   const head = body.subarray(0, 1024);
   const text = isUtf8(head) ? JSON.stringify(head.toString()) : `base64:${head.toString('base64')}`;
   return body.length > head.length ? `${text}... (${body.length} bytes)` : text;
 }
-
-/** The error Nest's RPC exception filter passes on after it logged an unknown error itself. */
-export const loggedByNest = (error: unknown) =>
-  !(error instanceof Error) &&
-  (error as { message?: unknown } | null)?.message === 'Internal server error';

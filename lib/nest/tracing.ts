@@ -3,6 +3,7 @@
 // runs. A PRODUCER span per emit()/send() carries its context (W3C traceparent, tracestate) in the
 // frame header's `trace`; a CONSUMER span per handler run continues it, and the handler runs
 // inside it, so that what the handler publishes continues the trace too.
+import { describe } from './describe-error.js';
 import type * as OtelApi from '@opentelemetry/api';
 import type { Span, Tracer } from '@opentelemetry/api';
 import { NsqValidationError } from '../errors.js';
@@ -175,7 +176,7 @@ export class NsqTracer {
 
   private end(span: Span, err: unknown): void {
     const error = err instanceof Error ? err : undefined;
-    const message = error?.message ?? describeError(err);
+    const message = describe(err);
     span.recordException(error ?? message);
     span.setStatus({ code: this.api.SpanStatusCode.ERROR, message });
     span.setAttribute('error.type', error?.name ?? errorCode(err));
@@ -196,15 +197,6 @@ function carrierOfRaw(body: Buffer): Record<string, string> | undefined {
 function errorCode(err: unknown): string {
   const code = typeof err === 'object' && err !== null && 'code' in err ? err.code : undefined;
   return typeof code === 'string' ? code : '_OTHER';
-}
-
-function describeError(err: unknown): string {
-  if (typeof err === 'object' && err !== null && 'message' in err) return String(err.message);
-  try {
-    return JSON.stringify(err) ?? String(err);
-  } catch {
-    return String(err);
-  }
 }
 
 /** The server's invoker, inside a CONSUMER span when tracing is on; itself when it is off. */

@@ -1,6 +1,5 @@
-import { NsqResponseError } from '../errors.js';
 import * as commands from '../protocol/commands.js';
-import type { MessageLimits } from './limits.js';
+import { isSizeRefusal, type MessageLimits } from './limits.js';
 import type { Publish } from './nsqd-pool.js';
 
 interface Batch {
@@ -91,12 +90,4 @@ export class Batcher {
       this.send({ frame: commands.pub(topic, body), settle: waiters[k] }, 1);
     });
   }
-}
-
-/** nsqd refuses a whole MPUB for one message over its own --max-msg-size or --max-body-size. */
-function isSizeRefusal(error: Error | undefined): boolean {
-  return (
-    error instanceof NsqResponseError &&
-    (error.code === 'E_BAD_MESSAGE' || error.code === 'E_BAD_BODY')
-  );
 }

@@ -76,3 +76,11 @@ export class MessageLimits {
     }
   }
 }
+
+/** nsqd refused a publish for its own --max-msg-size or --max-body-size (a whole MPUB, for one). */
+export function isSizeRefusal(error: unknown): boolean {
+  return (
+    error instanceof NsqResponseError &&
+    (error.code === 'E_BAD_MESSAGE' || error.code === 'E_BAD_BODY')
+  );
+}
