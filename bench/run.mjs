@@ -141,7 +141,10 @@ function addRow(scenario, impl, result) {
 function runChild(scenario, impl, cfg) {
   return new Promise((resolve) => {
     const child = fork(join(here, 'scenario.mjs'), [scenario, impl], {
-      execArgv: ['--expose-gc'],
+      execArgv: [
+        '--expose-gc',
+        ...(process.env.PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []),
+      ],
       env: { ...process.env, BENCH_CONFIG: JSON.stringify(cfg) },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
@@ -388,8 +391,13 @@ async function consumeGroup() {
   const nsqd = await NsqdProcess.start();
   try {
     const n = SIZES.consume;
-    for (const impl of ['ours', 'nnt', 'nsqjs'])
-      await row('consume', impl, () => nsqConsume('consume', impl, [nsqd], n));
+    for (const impl of ['ours', 'ours-nobuf', 'nnt', 'nsqjs'])
+      await row('consume', impl, async () => {
+        if (impl !== 'ours-nobuf') return await nsqConsume('consume', impl, [nsqd], n);
+        const serverOptions = { outputBufferSize: -1 };
+        const r = await nsqConsume('consume', 'ours', [nsqd], n, { serverOptions });
+        return { ...r, note: 'nsqd output buffering off' };
+      });
     for (const impl of ['nats', 'redis'])
       await row('consume', impl, () =>
         runChild('consume', impl, { n, subject: `bench.consume.${impl}`, capMs: SIZES.capMs }),

@@ -93,6 +93,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
       this.maxInFlight,
       backoff === false ? undefined : new BackoffState({ ...DEFAULT_BACKOFF, ...backoff }),
       (change) => this.emit('backoff', change),
+      o.adaptiveRdy,
     );
     this.runner = new MessageRunner(
       handler,
@@ -128,9 +129,10 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
       },
       {
         message: (sub, data) => {
-          if (!this.rdy.delivered(sub)) return;
+          const message = new NsqMessage(data, sub);
+          if (!this.rdy.delivered(sub, message)) return;
           this.counts.received++;
-          this.runner.accept(new NsqMessage(data, sub));
+          this.runner.accept(message);
         },
         answered: (sub, message, signal) => {
           // A message of a connection already gone was not answered to nsqd: not counted.

@@ -3,6 +3,7 @@ import { connectionSchema, type NsqConnectionSettings } from '../connection/sett
 import {
   invalidOption,
   isFunction,
+  isBoolean,
   isInt,
   isMs,
   msExpected,
@@ -22,6 +23,12 @@ export interface ConsumerOptions extends NsqConnectionSettings {
   lookupd?: string[];
   /** Most messages in flight at once over all connections. Default 100. */
   maxInFlight?: number;
+  /**
+   * RDY follows the messages actually in flight, so that nsqd writes each message at once at
+   * low rates instead of holding it up to outputBufferTimeout; a backlog still gets all of
+   * maxInFlight within a few round trips. false: RDY stays at maxInFlight. Default true.
+   */
+  adaptiveRdy?: boolean;
   /** Deliveries before a message is given up (0: never). Default 5. */
   maxAttempts?: number;
   /** Delay before a failed message is delivered again. Default attempts x 90 s, at most 15 min. */
@@ -109,6 +116,12 @@ export const intakeSchema = {
     isInt(1),
     'an integer >= 1',
     'messages in flight over all connections of one pattern',
+  ),
+  adaptiveRdy: spec(
+    true,
+    isBoolean,
+    'true or false',
+    'RDY follows the messages in flight, so nsqd writes each at once at low rates instead of holding it up to outputBufferTimeout; false keeps RDY at maxInFlight',
   ),
   maxAttempts: spec(
     5,

@@ -1,12 +1,20 @@
 import { NsqProtocolError } from '../errors.js';
 import type { BackoffMode, BackoffState } from './backoff.js';
+import type { NsqMessage } from './nsq-message.js';
 import { safeRdy, targetRdy, type RdySlot } from './rdy.js';
+import { RdyWindow } from './rdy-window.js';
 import type { AnswerSignal, Subscription } from './subscription.js';
 
 const ROTATE_TICK = 500;
 const ROTATE_MAX_TICKS = 4;
 /** Unanswered messages beyond twice RDY that a connection may hold before it counts as a flood. */
 const RDY_SLACK = 16;
+/**
+ * How often adaptive windows shrink to the work in flight, ms: nsqd's shortest flush interval,
+ * so that a window grown by a hiccup rather than a backlog holds messages no longer than nsqd's
+ * buffer would (lowering RDY below what nsqd holds makes it flush).
+ */
+const WINDOW_REVIEW = 25;
 
 /** Backoff's state after a change: the mode, its level, and the pause of that level (ms). */
 export interface BackoffChange {
@@ -29,6 +37,8 @@ interface Slot extends RdySlot {
   gotMessage: boolean;
   /** Being replaced: RDY 0, and closed once its messages are answered. */
   retiring: boolean;
+  /** With adaptive RDY: how much of its share it may use now. */
+  window?: RdyWindow;
 }
 
 /**
@@ -44,6 +54,7 @@ export class RdyController {
   private updateScheduled = false;
   private rotateTimer?: NodeJS.Timeout;
   private backoffTimer?: NodeJS.Timeout;
+  private reviewTimer?: NodeJS.Timeout;
   private stopped = false;
 
   constructor(
@@ -51,6 +62,8 @@ export class RdyController {
     private readonly backoff?: BackoffState,
     /** Told each time backoff changes mode or level. */
     private readonly onBackoff: (change: BackoffChange) => void = () => undefined,
+    /** RDY follows the work in flight (see RdyWindow) instead of staying at maxInFlight. */
+    private readonly adaptive = false,
   ) {}
 
   /** Backoff's level now; 0 is full speed (and always, with backoff off). */
@@ -84,7 +97,9 @@ export class RdyController {
       heldTicks: 0,
       gotMessage: false,
       retiring: false,
+      window: this.adaptive ? new RdyWindow(this.maxInFlight) : undefined,
     });
+    this.reviewWindows();
     this.update();
   }
 
@@ -99,7 +114,7 @@ export class RdyController {
    * a message that timed out at nsqd (its handler slower than msg-timeout) no longer counts
    * there, and nsqd sends another while the client still holds the first.
    */
-  delivered(sub: Subscription): boolean {
+  delivered(sub: Subscription, message: NsqMessage): boolean {
     const slot = this.slots.get(sub);
     if (!slot || slot.inFlight >= 2 * slot.ceiling + RDY_SLACK) {
       sub.connection.destroy(
@@ -112,7 +127,38 @@ export class RdyController {
     }
     slot.inFlight++;
     slot.gotMessage = true;
+    if (slot.window) {
+      // A redelivery's age is its requeue delay, not time spent waiting for RDY.
+      const age = message.attempts === 1 ? message.receivedAt - message.timestampMs : undefined;
+      if (slot.window.delivered(slot.inFlight, slot.rdy, age)) {
+        this.reviewWindows();
+        this.update();
+      }
+    }
     return true;
+  }
+
+  /** Reviews adaptive windows while one of them is above 1 (an idle consumer has no timer). */
+  private reviewWindows(): void {
+    if (this.reviewTimer || this.stopped) return;
+    if (![...this.slots.values()].some((s) => s.window && s.window.size > 1)) return;
+    this.reviewTimer = setInterval(() => this.review(), WINDOW_REVIEW);
+    this.reviewTimer.unref();
+  }
+
+  /** Shrinks each adaptive window to what its connection used in the last period. */
+  private review(): void {
+    let shrank = false;
+    let open = false;
+    for (const slot of this.slots.values()) {
+      if (slot.window?.review(slot.inFlight)) shrank = true;
+      if (slot.window && slot.window.size > 1) open = true;
+    }
+    if (!open) {
+      clearInterval(this.reviewTimer);
+      this.reviewTimer = undefined;
+    }
+    if (shrank) this.update();
   }
 
   /** A message delivered on `sub` got FIN or REQ; `signal` feeds backoff. */
@@ -152,6 +198,8 @@ export class RdyController {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.backoffTimer);
+    clearInterval(this.reviewTimer);
+    this.reviewTimer = undefined;
     clearInterval(this.rotateTimer);
     this.rotateTimer = undefined;
   }
@@ -194,7 +242,11 @@ export class RdyController {
     if (mode === 'paused') shares = active.map(() => 0);
     else if (mode === 'testing') shares = targetRdy(1, active, this.rotation);
     else shares = targetRdy(this.maxInFlight, active, this.rotation);
-    const targets = slots.map((s) => (s.retiring ? 0 : shares[active.indexOf(s)]));
+    const targets = slots.map((s) => {
+      if (s.retiring) return 0;
+      const share = shares[active.indexOf(s)];
+      return mode === 'normal' && s.window ? Math.min(share, s.window.size) : share;
+    });
     const next = safeRdy(this.maxInFlight, slots, targets);
     slots.forEach((slot, i) => this.setRdy(slot, next[i]));
     this.short = next.some((v, i) => v < targets[i]);

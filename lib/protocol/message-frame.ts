@@ -28,4 +28,9 @@ export class DecodedMessage {
   get timestamp(): bigint {
     return this.frame.readBigInt64BE(0);
   }
+
+  /** The timestamp in ms since the epoch, to a µs or so (cheaper than a bigint). */
+  get timestampMs(): number {
+    return this.frame.readUInt32BE(0) * 4294.967296 + this.frame.readUInt32BE(4) / 1e6;
+  }
 }

@@ -182,6 +182,7 @@ describe('Consumer: backoff', () => {
         maxInFlight: 5,
         requeueDelay: 0,
         backoff: { multiplier: 600, maxDelay: 2000, window: 1 }, // every failure counts
+        adaptiveRdy: false, // RDY exactly as backoff sets it, not shrunk to the work in flight
       },
     );
     await c.start();

@@ -81,9 +81,9 @@ class OpsController {
     requeueDelay: 0,
     backoff: { multiplier: 50, window: 1 },
   })
-  backoff(@Ctx() ctx: NsqContext) {
+  backoff(@Payload() data: string, @Ctx() ctx: NsqContext) {
     count('backoff');
-    if (ctx.getMessage().attempts < 3) throw new RpcException('down for now');
+    if (data === 'x' && ctx.getMessage().attempts < 3) throw new RpcException('down for now');
   }
 }
 
@@ -155,6 +155,12 @@ describe('operability: logs, events, metrics, health', () => {
 
   it("forwards 'backoff' as the consumer pauses, tests and recovers", async () => {
     await lastValueFrom(client.emit(`${T}-backoff`, 'x'));
+    await waitFor(() => attempts.backoff >= 3, 'the third attempt, which succeeds');
+    // Each success while testing steps a level down; messages keep coming until level 0.
+    for (let i = 0; i < 10 && backoff.at(-1)?.mode !== 'normal'; i++) {
+      await lastValueFrom(client.emit(`${T}-backoff`, `ok${i}`));
+      await waitFor(() => attempts.backoff >= 4 + i, `ok${i}`);
+    }
     await waitFor(() => backoff.at(-1)?.mode === 'normal', 'backoff back to normal');
     const modes = backoff.map((c) => c.mode);
     expect(modes[0]).toBe('paused');
