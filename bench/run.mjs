@@ -5,6 +5,7 @@
 //   npm run bench -- --only consume,emit    only some scenarios (consume, emit, emit-seq,
 //                                           latency, latency-100, rpc, rpc-100, memory,
 //                                           scale); rpc selects rpc-100 too
+//   BENCH_CPU_PROF=/tmp/prof npm run bench  a CPU profile of every row (node --cpu-prof)
 //   npm run bench -- --impl ours,nsqjs      only some implementations (ours, nnt, nsqjs,
 //                                           nats, redis, rmq, go)
 //
@@ -52,6 +53,7 @@ const { values: argv } = parseArgs({
   allowPositionals: false,
 });
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
+const CPU_PROF = process.env.BENCH_CPU_PROF;
 if (!(SCALE > 0)) throw new Error(`BENCH_SCALE must be a positive number, got ${SCALE}`);
 const list = (s) => (s ? s.split(',').map((x) => x.trim()) : undefined);
 const ONLY = list(argv.only);

@@ -62,15 +62,16 @@ export interface NsqConnectionSettings {
   /**
    * Bytes nsqd buffers before writing to this client. Default 4096: at 10 000 msg/s the buffer
    * fills in about 2 ms, where nsqd's default of 16 KiB holds messages about 7 ms; consume
-   * throughput is the same. -1 turns buffering off: about 0.5 ms from nsqd to handler at any
-   * rate, for 15-25 % less consume throughput (request and reply consumers use it).
+   * throughput is the same. At low rates adaptive RDY (the default) has nsqd write each message
+   * at once anyway. -1 turns buffering off (three writes per message at nsqd): about half the
+   * consume throughput, for no gain in latency unless adaptiveRdy is false.
    */
   outputBufferSize?: number;
   /**
    * ms nsqd may hold messages in its output buffer before flushing them to this client: the
-   * latency floor of a quiet channel. Default 25 (nsqd's --min-output-buffer-timeout; nsqd's
-   * own default is 250). -1 turns the timer off: nsqd then flushes only when its buffer fills
-   * or RDY is used up, so use it only with outputBufferSize -1.
+   * latency floor of a quiet channel with adaptiveRdy false. Default 25 (nsqd's
+   * --min-output-buffer-timeout; nsqd's own default is 250). -1 turns the timer off: nsqd then
+   * flushes only when its buffer fills or RDY is used up, so use it only with outputBufferSize -1.
    */
   outputBufferTimeout?: number;
 }
@@ -148,7 +149,7 @@ export const connectionSchema: OptionsSchema<NsqConnectionSettings> = {
     4096,
     isInt(-1),
     'an integer >= -1',
-    "bytes nsqd buffers before writing (nsqd's default 16 KiB adds latency); -1 turns buffering off: about 0.5 ms per message instead of up to outputBufferTimeout at low rates, 15-25 % less consume throughput (request and reply consumers use -1)",
+    "bytes nsqd buffers before writing (nsqd's default 16 KiB adds latency); -1 turns buffering off: about half the consume throughput, and no lower latency unless adaptiveRdy is false",
   ),
   sampleRate: spec(
     0,

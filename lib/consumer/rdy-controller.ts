@@ -128,9 +128,9 @@ export class RdyController {
     slot.inFlight++;
     slot.gotMessage = true;
     if (slot.window) {
-      // A redelivery's age is its requeue delay, not time spent waiting for RDY.
-      const age = message.attempts === 1 ? message.receivedAt - message.timestampMs : undefined;
-      if (slot.window.delivered(slot.inFlight, slot.rdy, age)) {
+      // A redelivery waited for its requeue delay, not for RDY.
+      const sentAt = message.attempts === 1 ? message.timestampMs : undefined;
+      if (slot.window.delivered(slot.inFlight, slot.rdy, message.receivedAt, sentAt)) {
         this.reviewWindows();
         this.update();
       }
@@ -166,6 +166,7 @@ export class RdyController {
     const slot = this.slots.get(sub);
     if (slot) {
       slot.inFlight--;
+      slot.window?.freed(Date.now());
       if (slot.retiring && slot.inFlight === 0) void sub.connection.close();
     }
     if (this.backoff && !this.stopped && signal !== 'neutral') {

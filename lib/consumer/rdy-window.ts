@@ -3,11 +3,15 @@
 // them for up to outputBufferTimeout (25 ms) to save system calls. With RDY at maxInFlight a
 // light stream waits that long for every message. So RDY follows the work actually in flight:
 // it shrinks to the most messages in flight over the last review period, where each delivery
-// uses up the window and is written at once, and doubles as soon as messages are seen waiting
-// at nsqd for a window that was full, so a backlog gets the whole of maxInFlight within a few
+// uses up the window and is written at once, and doubles as soon as a message is seen to have
+// waited at nsqd for a slot of a full window, so a backlog gets all of maxInFlight within a few
 // round trips.
 
-/** How much older than the freshest deliveries a message must arrive to count as waiting, ms. */
+/**
+ * How long before a slot was freed a message must have reached nsqd to count as waiting for it,
+ * ms: above the clock's resolution and a loopback round trip, so a stream that merely keeps up
+ * does not grow the window.
+ */
 export const WAIT_MS = 2;
 
 export class RdyWindow {
@@ -17,9 +21,12 @@ export class RdyWindow {
   private peak = 0;
   /** A delivery in this period found the window full: messages may have waited for RDY. */
   private filled = false;
+  /** When the last message on this connection was answered (a slot freed), our clock, ms. */
+  private freedAt = -Infinity;
   /**
-   * The lowest age (our clock minus nsqd's timestamp) seen: clock offset plus transit, so that
-   * a delivery's age above it is time spent waiting at nsqd. Offsets between hosts cancel out.
+   * The lowest age (our clock at arrival minus nsqd's timestamp) seen: the clocks' offset plus
+   * the shortest transit. nsqd's timestamp plus it is when the message reached nsqd, on our
+   * clock, whatever the offset between the hosts.
    */
   private floor = Infinity;
   /** The lowest age in this review period. */
@@ -30,18 +37,32 @@ export class RdyWindow {
     this.size = max;
   }
 
+  /** A message on this connection was answered at `now` (our clock, ms). */
+  freed(now: number): void {
+    this.freedAt = now;
+  }
+
   /**
-   * A message arrived; `inFlight` counts it, `rdy` is the RDY it came under, `ageMs` is how
-   * long since nsqd first received it (undefined for a redelivery, whose age says nothing).
-   * True when the window grew.
+   * A message arrived at `receivedAt` (ms, our clock); `inFlight` counts it, `rdy` is the RDY
+   * it came under, `timestampMs` is when nsqd first received it (nsqd's clock; undefined for a
+   * redelivery, which was not waiting for a slot but for its requeue delay). True when the
+   * window grew.
    */
-  delivered(inFlight: number, rdy: number, ageMs: number | undefined): boolean {
+  delivered(
+    inFlight: number,
+    rdy: number,
+    receivedAt: number,
+    timestampMs: number | undefined,
+  ): boolean {
     if (inFlight > this.peak) this.peak = inFlight;
     if (inFlight >= rdy) this.filled = true;
-    if (ageMs === undefined) return false;
-    if (ageMs < this.periodFloor) this.periodFloor = ageMs;
-    if (ageMs < this.floor) this.floor = ageMs;
-    if (!this.filled || ageMs - this.floor <= WAIT_MS || this.size >= this.max) return false;
+    if (timestampMs === undefined) return false;
+    const age = receivedAt - timestampMs;
+    if (age < this.periodFloor) this.periodFloor = age;
+    if (age < this.floor) this.floor = age;
+    // At nsqd before the last slot was freed, with the window full: it waited for that slot.
+    const waited = timestampMs + this.floor < this.freedAt - WAIT_MS;
+    if (!this.filled || !waited || this.size >= this.max) return false;
     this.size = Math.min(this.max, Math.max(this.size, rdy, 1) * 2);
     this.filled = false;
     return true;

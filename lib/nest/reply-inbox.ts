@@ -63,8 +63,7 @@ export class ReplyInbox {
       'client#ephemeral',
       (m) => this.onReply(m),
       {
-        // Replies are written by nsqd at once, not held in its output buffer (see ServerNsq).
-        outputBufferSize: -1,
+        // Adaptive RDY (the default) has nsqd write a reply at once, not hold it in its buffer.
         ...settings.consumer,
         nsqd: settings.nsqd,
         lookupd: undefined,

@@ -184,9 +184,11 @@ export class ServerNsq
       channel,
       run,
       {
-        // A request waits for nobody: nsqd writes it at once instead of holding it in its output
-        // buffer for up to outputBufferTimeout (25 ms a hop). Events keep the buffer.
-        ...(handler.isEventHandler ? {} : { outputBufferSize: -1 }),
+        // Adaptive RDY has nsqd write a request at once; without it, a request would wait in
+        // nsqd's output buffer for up to outputBufferTimeout (25 ms a hop): no buffer then.
+        ...(handler.isEventHandler || consumerOptions.adaptiveRdy !== false
+          ? {}
+          : { outputBufferSize: -1 }),
         ...consumerOptions,
         onGiveUp: (message, reason) =>
           this.deadLetters.discard(message, reason, deadLetterTopic, consumer.maxAttempts),

@@ -1,11 +1,21 @@
 import { RdyWindow, WAIT_MS } from '../../lib/consumer/rdy-window.js';
 
+/** A window shrunk to 1 by two idle review periods, whose floor (offset + transit) is 0.2 ms. */
+function idleWindow(max = 10): RdyWindow {
+  const w = new RdyWindow(max);
+  w.delivered(1, max, 1000.2, 1000);
+  w.review(0);
+  w.review(0);
+  expect(w.size).toBe(1);
+  return w;
+}
+
 describe('RdyWindow (adaptive RDY, pure)', () => {
   it('starts full, then shrinks to the most messages in flight in a review period', () => {
     const w = new RdyWindow(100);
     expect(w.size).toBe(100);
-    w.delivered(1, 100, 0.3);
-    w.delivered(2, 100, 0.3);
+    w.delivered(1, 100, 10.3, 10);
+    w.delivered(2, 100, 11.3, 11);
     expect(w.review(0)).toBe(true);
     expect(w.size).toBe(2);
     // Nothing in flight for a period: down to 1, never 0.
@@ -17,78 +27,81 @@ describe('RdyWindow (adaptive RDY, pure)', () => {
 
   it('does not shrink while the window is in use', () => {
     const w = new RdyWindow(8);
-    for (let i = 1; i <= 8; i++) w.delivered(i, 8, 0.5);
+    for (let i = 1; i <= 8; i++) w.delivered(i, 8, 100 + i, 99 + i);
     expect(w.review(8)).toBe(false);
     expect(w.size).toBe(8);
     // Still 8 in flight at the review: the next period starts from there.
     expect(w.review(0)).toBe(false);
   });
 
-  it('doubles when a full window kept a message waiting at nsqd, up to the maximum', () => {
-    const w = new RdyWindow(10);
-    w.delivered(1, 10, 0.2);
-    w.review(0);
-    w.review(0);
-    expect(w.size).toBe(1);
-    // Fills the window; arrives as fresh as the first: nothing waited.
-    expect(w.delivered(1, 1, 0.2)).toBe(false);
-    // Fills it again and is older than the freshest by more than WAIT_MS: it waited for RDY.
-    expect(w.delivered(1, 1, 0.2 + WAIT_MS + 1)).toBe(true);
+  it('doubles when a message reached nsqd before the slot it took was freed, up to the maximum', () => {
+    const w = idleWindow();
+    // Answered at 2000; the next message reached nsqd at 2010: it did not wait. No growth.
+    w.freed(2000);
+    expect(w.delivered(1, 1, 2010.3, 2010)).toBe(false);
+    // Answered at 2020; the next one had reached nsqd at 2015 (and waited for the slot).
+    w.freed(2020);
+    expect(w.delivered(1, 1, 2020.4, 2015)).toBe(true);
     expect(w.size).toBe(2);
-    expect(w.delivered(2, 2, 10)).toBe(true);
+    w.freed(2030);
+    expect(w.delivered(2, 2, 2030.4, 2016)).toBe(true);
     expect(w.size).toBe(4);
-    expect(w.delivered(4, 4, 20)).toBe(true);
-    expect(w.delivered(8, 8, 30)).toBe(true);
+    w.freed(2040);
+    expect(w.delivered(4, 4, 2040.4, 2017)).toBe(true);
+    w.freed(2050);
+    expect(w.delivered(8, 8, 2050.4, 2018)).toBe(true);
     expect(w.size).toBe(10);
-    expect(w.delivered(10, 10, 40)).toBe(false);
+    w.freed(2060);
+    expect(w.delivered(10, 10, 2060.4, 2019)).toBe(false);
   });
 
-  it('does not grow for an old message while the window was not full (nsqd could send it)', () => {
-    const w = new RdyWindow(10);
-    w.delivered(1, 10, 0);
-    w.review(0);
-    w.review(0);
-    w.delivered(1, 1, 0);
-    w.review(0); // a new period: the window has not been full in it yet
-    expect(w.size).toBe(1);
-    const grown = new RdyWindow(10);
-    // 4 of 10: an old message here was held by nsqd's output buffer, not by RDY.
-    expect(grown.delivered(4, 10, 0)).toBe(false);
-    expect(grown.delivered(4, 10, 20)).toBe(false);
-    expect(grown.size).toBe(10);
-  });
-
-  it('ignores redeliveries (their age is a requeue delay)', () => {
-    const w = new RdyWindow(10);
-    w.delivered(1, 10, 0.1);
-    w.review(0);
-    w.review(0);
-    expect(w.delivered(1, 1, undefined)).toBe(false);
+  it('does not grow for a wait of WAIT_MS or less (a stream that keeps up)', () => {
+    const w = idleWindow();
+    w.freed(3000);
+    expect(w.delivered(1, 1, 3000.3, 3000 - WAIT_MS + 0.5)).toBe(false);
     expect(w.size).toBe(1);
   });
 
-  it('works with a clock offset between hosts: only differences of age count', () => {
+  it('does not grow when the window was not full (nsqd could have sent the message earlier)', () => {
     const w = new RdyWindow(10);
-    const offset = -5_000; // our clock 5 s behind nsqd's
-    w.delivered(1, 10, offset + 0.2);
-    w.review(0);
-    w.review(0);
-    expect(w.delivered(1, 1, offset + 0.3)).toBe(false);
-    expect(w.delivered(1, 1, offset + 0.3 + WAIT_MS + 1)).toBe(true);
+    w.delivered(1, 10, 1000.2, 1000);
+    w.freed(1100);
+    // 4 of 10 in flight: a message older than the last answer was held by nsqd's output
+    // buffer or by our own event loop, not by RDY.
+    expect(w.delivered(4, 10, 1101, 1080)).toBe(false);
+    expect(w.size).toBe(10);
   });
 
-  it('takes a new floor after a period with nothing waiting (a clock stepped forward)', () => {
+  it('ignores redeliveries (they waited for a requeue delay)', () => {
+    const w = idleWindow();
+    w.freed(5000);
+    expect(w.delivered(1, 1, 5000.5, undefined)).toBe(false);
+    expect(w.size).toBe(1);
+  });
+
+  it('works with any clock offset between the hosts', () => {
     const w = new RdyWindow(10);
-    w.delivered(1, 10, 0.2);
+    const nsqdAhead = 5_000; // nsqd's clock 5 s ahead of ours
+    w.delivered(1, 10, 1000.2, 1000 + nsqdAhead);
     w.review(0);
     w.review(0);
-    // The clock jumps 1 s: every age is 1 s higher, but a window of 2 with 1 in flight was
-    // never full, so nothing waited: the period's lowest age becomes the floor.
-    w.size = 2;
-    w.delivered(1, 2, 1000.2);
-    w.review(0);
-    w.size = 1;
-    expect(w.delivered(1, 1, 1000.3)).toBe(false);
+    w.freed(2000);
+    expect(w.delivered(1, 1, 2010.3, 2010 + nsqdAhead)).toBe(false);
+    w.freed(2020);
+    expect(w.delivered(1, 1, 2020.4, 2015 + nsqdAhead)).toBe(true);
+  });
+
+  it('takes a new floor after a period in which nothing waited (a clock stepped forward)', () => {
+    const w = idleWindow(); // floor 0.2 ms
+    // Our clock jumps 1 s ahead: every message looks 1 s older than it is, so one grows the
+    // window by mistake.
+    w.freed(4000);
+    expect(w.delivered(1, 1, 4000.3, 3000)).toBe(true);
+    // Nothing filled the window for the rest of the period: its lowest age is the new floor.
+    expect(w.review(0)).toBe(true);
+    expect(w.size).toBe(1);
+    w.freed(4010);
+    expect(w.delivered(1, 1, 4010.3, 3010)).toBe(false);
     expect(w.size).toBe(1);
   });
 });
