@@ -143,10 +143,7 @@ function addRow(scenario, impl, result) {
 function runChild(scenario, impl, cfg) {
   return new Promise((resolve) => {
     const child = fork(join(here, 'scenario.mjs'), [scenario, impl], {
-      execArgv: [
-        '--expose-gc',
-        ...(process.env.PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []),
-      ],
+      execArgv: ['--expose-gc', ...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : [])],
       env: { ...process.env, BENCH_CONFIG: JSON.stringify(cfg) },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
