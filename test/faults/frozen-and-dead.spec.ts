@@ -13,16 +13,20 @@ afterAll(stopAll);
 
 describe('a frozen nsqd', () => {
   it('emits fail over to the healthy nsqd within publishTimeout, and the frozen one is tried last', async () => {
-    const frozen = await NsqdProcess.start();
-    const healthy = await NsqdProcess.start();
+    const first = await NsqdProcess.start();
+    const second = await NsqdProcess.start();
     const producer = new Producer({
-      nsqd: [frozen.tcpAddress, healthy.tcpAddress],
+      nsqd: [first.tcpAddress, second.tcpAddress],
       publishTimeout: 2000,
     });
     const topic = uniqueName('frozen');
     // The topic made beforehand, so that the first publish is quick even on a busy machine.
-    await new NsqdApi(frozen.httpUrl).createTopic(topic);
-    await producer.publish(topic, 'before'); // connected to the first, soon frozen
+    await new NsqdApi(first.httpUrl).createTopic(topic);
+    await new NsqdApi(second.httpUrl).createTopic(topic);
+    await producer.publish(topic, 'before');
+    // The nsqd the producer is connected to (whichever answered first) is the one frozen.
+    const tookIt = await new NsqdApi(first.httpUrl).topicStats(topic);
+    const [frozen, healthy] = tookIt?.message_count === 1 ? [first, second] : [second, first];
     process.kill(frozen.pid!, 'SIGSTOP');
     try {
       const stoppedAt = Date.now();
@@ -49,6 +53,7 @@ describe('a frozen nsqd', () => {
       expect(new Set(during)).toEqual(new Set(['ETIMEDOUT']));
       // The next publish goes to the healthy nsqd at once, not to the frozen one first.
       expect(nextMs).toBeLessThan(500);
+      expect((await new NsqdApi(healthy.httpUrl).topicStats(topic))?.message_count).toBe(1);
     } finally {
       process.kill(frozen.pid!, 'SIGCONT');
       await producer.close(100);
