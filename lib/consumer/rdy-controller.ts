@@ -39,6 +39,12 @@ interface Slot extends RdySlot {
   retiring: boolean;
   /** With adaptive RDY: how much of its share it may use now. */
   window?: RdyWindow;
+  /**
+   * Messages answered in this event-loop turn: their FIN/REQ is written at the end of it, so
+   * nsqd still counts them in flight until then (a synchronous handler answers each message
+   * before the next is even read, yet nsqd sees the whole batch in flight).
+   */
+  answeredThisTurn: number;
 }
 
 /**
@@ -55,6 +61,7 @@ export class RdyController {
   private rotateTimer?: NodeJS.Timeout;
   private backoffTimer?: NodeJS.Timeout;
   private reviewTimer?: NodeJS.Timeout;
+  private turnEnding = false;
   private stopped = false;
 
   constructor(
@@ -98,6 +105,7 @@ export class RdyController {
       gotMessage: false,
       retiring: false,
       window: this.adaptive ? new RdyWindow(this.maxInFlight) : undefined,
+      answeredThisTurn: 0,
     });
     this.reviewWindows();
     this.update();
@@ -130,12 +138,23 @@ export class RdyController {
     if (slot.window) {
       // A redelivery waited for its requeue delay, not for RDY.
       const sentAt = message.attempts === 1 ? message.timestampMs : undefined;
-      if (slot.window.delivered(slot.inFlight, slot.rdy, message.receivedAt, sentAt)) {
+      const atNsqd = slot.inFlight + slot.answeredThisTurn;
+      if (slot.window.delivered(atNsqd, slot.rdy, message.receivedAt, sentAt)) {
         this.reviewWindows();
         this.update();
       }
     }
     return true;
+  }
+
+  /** After the connections wrote this turn's answers (their writes were queued first). */
+  private endOfTurn(): void {
+    if (this.turnEnding) return;
+    this.turnEnding = true;
+    setImmediate(() => {
+      this.turnEnding = false;
+      for (const slot of this.slots.values()) slot.answeredThisTurn = 0;
+    });
   }
 
   /** Reviews adaptive windows while one of them is above 1 (an idle consumer has no timer). */
@@ -151,7 +170,7 @@ export class RdyController {
     let shrank = false;
     let open = false;
     for (const slot of this.slots.values()) {
-      if (slot.window?.review(slot.inFlight)) shrank = true;
+      if (slot.window?.review(slot.inFlight + slot.answeredThisTurn)) shrank = true;
       if (slot.window && slot.window.size > 1) open = true;
     }
     if (!open) {
@@ -166,7 +185,11 @@ export class RdyController {
     const slot = this.slots.get(sub);
     if (slot) {
       slot.inFlight--;
-      slot.window?.freed(Date.now());
+      if (slot.window) {
+        slot.window.freed(Date.now());
+        slot.answeredThisTurn++;
+        this.endOfTurn();
+      }
       if (slot.retiring && slot.inFlight === 0) void sub.connection.close();
     }
     if (this.backoff && !this.stopped && signal !== 'neutral') {

@@ -64,6 +64,34 @@ describe('Consumer: adaptive RDY', () => {
     expect(consumer.connections()[0].rdy).toBe(50);
   });
 
+  it('opens the window for a synchronous handler too (nsqd counts answers not yet written)', async () => {
+    const topic = uniqueName();
+    const producer = new Producer({ nsqd: [shared.nsqd] });
+    open.push(producer);
+    let handled = 0;
+    let widest = 0;
+    const consumer = new Consumer(
+      topic,
+      'c',
+      // Answered before the next message is read: our own in-flight count never passes 1.
+      () => {
+        handled++;
+        widest = Math.max(widest, consumer.connections()[0]?.rdy ?? 0);
+      },
+      { nsqd: [shared.nsqd], maxInFlight: 200 },
+    );
+    open.push(consumer);
+    await consumer.start();
+    await waitFor(() => consumer.connections()[0]?.rdy === 1, 'RDY to shrink to 1', 5000);
+    await producer.publishMany(
+      topic,
+      Array.from({ length: 5000 }, (_, i) => `s${i}`),
+    );
+    await waitFor(() => handled === 5000, 'the backlog', 20_000);
+    // A window stuck at what our own count shows (1 or 2) would take one round trip per message.
+    expect(widest).toBeGreaterThanOrEqual(100);
+  });
+
   it('gives a backlog all of maxInFlight within a few round trips', async () => {
     const topic = uniqueName();
     const producer = new Producer({ nsqd: [shared.nsqd] });
