@@ -4,7 +4,7 @@
 //   BENCH_SCALE=0.05 npm run bench          quick smoke run (sizes x 0.05)
 //   npm run bench -- --only consume,emit    only some scenarios (consume, emit, emit-seq,
 //                                           latency, latency-100, rpc, rpc-100, memory,
-//                                           scale); rpc selects rpc-100 too
+//                                           scale, discovery); rpc selects rpc-100 too
 //   BENCH_CPU_PROF=/tmp/prof npm run bench  a CPU profile of every row (node --cpu-prof)
 //   npm run bench -- --impl ours,nsqjs      only some implementations (ours, nnt, nsqjs,
 //                                           nats, redis, rmq, go)
@@ -78,6 +78,9 @@ const SIZES = {
   rpcWarmup: 200,
   rpcConcurrent: scaled(20_000, 2000),
   rpcOutstanding: 100,
+  /** discovery: fresh consumers (one topic each), and how long each may wait for its message */
+  discoveryRounds: 3,
+  discoveryCapMs: 10_000,
   /** Go bench_writer prefill / bench_reader / bench_writer run times, seconds */
   goFillS: Math.max(1, Math.round(3 * SCALE)),
   goRunS: Math.max(0.5, Math.round(2 * SCALE * 10) / 10),
@@ -605,6 +608,32 @@ async function memoryGroup() {
   }
 }
 
+async function discoveryGroup() {
+  log(`discovery: consumers given only nsqlookupd; a topic's first message published 1 s later`);
+  const lookupd = await LookupdProcess.start();
+  const nsqd = await NsqdProcess.start({ lookupd });
+  try {
+    for (const impl of ['ours', 'nnt', 'nsqjs'])
+      await row('discovery', impl, async () => {
+        const r = await runChild('discovery', impl, {
+          topic: `discovery-${impl}`,
+          channel: CHANNEL,
+          lookupd: [lookupd.httpAddress],
+          nsqdHttp: nsqd.httpAddress,
+          rounds: SIZES.discoveryRounds,
+          capMs: SIZES.discoveryCapMs,
+        });
+        return {
+          ...r,
+          note: [`${SIZES.discoveryRounds} topics`, r.note].filter(Boolean).join('; '),
+        };
+      });
+  } finally {
+    await nsqd.destroy();
+    await lookupd.destroy();
+  }
+}
+
 async function scaleGroup() {
   log(`scale: ${SIZES.consume} messages spread over 3 nsqd, consumers find them via nsqlookupd`);
   const lookupd = await LookupdProcess.start();
@@ -638,7 +667,7 @@ const fmtMs = (x) => (x === undefined ? '' : x < 10 ? x.toFixed(2) : x.toFixed(1
  * The figure each row is compared on: a latency quantile for rows that measure latency (lower
  * wins; p99 for latency rows, p50 for one-at-a-time round trips), else throughput.
  */
-const RATIO_ON = { latency: 'p99', 'latency-100': 'p99', rpc: 'p50' };
+const RATIO_ON = { latency: 'p99', 'latency-100': 'p99', rpc: 'p50', discovery: 'max' };
 
 /** Adds `ratio` to every row: its compared figure / ours'. */
 function addRatios() {
@@ -759,6 +788,7 @@ async function main() {
     ['rpc', rpcGroup],
     ['memory', memoryGroup],
     ['scale', scaleGroup],
+    ['discovery', discoveryGroup],
   ];
   for (const [name, group] of groups) {
     const members = GROUP_MEMBERS[name] ?? [name];
@@ -791,7 +821,9 @@ async function main() {
       `${SIZES.latencyWarmupMs / 1000} s warm-up + ${SIZES.latencyMs / 1000} s recorded; ` +
       `send() -> echo handler -> reply, awaited, client and server in one process (rpc: ` +
       `${fmtInt(SIZES.rpc)} one at a time after ${SIZES.rpcWarmup} warm-up; rpc-100: ` +
-      `${fmtInt(SIZES.rpcConcurrent)} with ${SIZES.rpcOutstanding} outstanding).\n` +
+      `${fmtInt(SIZES.rpcConcurrent)} with ${SIZES.rpcOutstanding} outstanding); publish -> handler ` +
+      `of a new topic's first message, the consumer given only nsqlookupd (discovery; nsqjs and ` +
+      `nest-nsq-transport poll lookupd every 60 s by default).\n` +
       `RSS: of the row's process at its end. maxInFlight / RDY / prefetch ${MAX_IN_FLIGHT} everywhere.\n` +
       `${PAYLOAD_SIZE}-byte JSON bodies; Nest's NATS/Redis/RMQ wrap them as { pattern, data }.\n` +
       `Machine: ${info.cpu}, ${info.cores} cores, ${info.memoryGB} GB, ${info.os}, node ${info.node}, ` +

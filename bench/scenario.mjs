@@ -328,7 +328,37 @@ async function rpc() {
   };
 }
 
+/**
+ * A consumer given only nsqlookupd, for a topic that does not exist yet; 1 s later one message
+ * is published (creating the topic). Figure: publish -> handler, for cfg.rounds fresh consumers.
+ */
+async function discovery() {
+  const delays = [];
+  for (let k = 0; k < cfg.rounds; k++) {
+    const topic = `${cfg.topic}-${k}`;
+    const got = signal();
+    // Some consumers count as started only once connected to an nsqd, which none is yet.
+    const starting = impl.consumer({ ...cfg, topic }, () => got.resolve(now()));
+    starting.catch(() => {});
+    await sleep(1000);
+    const sentAt = now();
+    const res = await fetch(`http://${cfg.nsqdHttp}/pub?topic=${topic}`, {
+      method: 'POST',
+      body: JSON.stringify(payload(k)),
+    });
+    if (!res.ok) throw new Error(`nsqd /pub answered ${res.status}`);
+    const at = await Promise.race([got.promise, cap(cfg.capMs)]);
+    if (at === 'cap') {
+      throw new Error(`no delivery within ${cfg.capMs / 1000} s of the first publish`);
+    }
+    delays.push(at - sentAt);
+    await (await starting).close();
+  }
+  return { msgs: delays.length, ...summarize(delays), rssMB: mb(rss()) };
+}
+
 const scenarios = {
+  discovery: () => discovery(),
   consume: () => consume(),
   scale: () => consume(),
   memory: () => consume({ samples: cfg.samples }),
