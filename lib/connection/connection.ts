@@ -29,6 +29,8 @@ export interface ConnectionHandlers {
   onClose(error: Error | undefined): void;
   /** Something the user should know that did not stop the connection. */
   onNotice?(notice: Error): void;
+  /** The commands queued so far were written to the socket. */
+  onWritten?(): void;
 }
 
 /** A message frame's bytes besides the body: size, type, timestamp, attempts, id. */
@@ -56,7 +58,10 @@ export class NsqConnection {
   private handshakeWaiter?: () => void;
   /** Rejects a connect() under way when the connection dies mid-handshake. */
   private failConnect?: (error: Error) => void;
-  private readonly outbox = new Outbox((data) => this.writeNow([data]));
+  private readonly outbox = new Outbox((data) => {
+    this.writeNow([data]);
+    this.handlers.onWritten?.();
+  });
   private readonly silence: SilenceWatch;
 
   constructor(

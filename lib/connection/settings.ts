@@ -63,8 +63,9 @@ export interface NsqConnectionSettings {
    * Bytes nsqd buffers before writing to this client. Default 4096: at 10 000 msg/s the buffer
    * fills in about 2 ms, where nsqd's default of 16 KiB holds messages about 7 ms; consume
    * throughput is the same. At low rates adaptive RDY (the default) has nsqd write each message
-   * at once anyway. -1 turns buffering off (three writes per message at nsqd): about half the
-   * consume throughput, for no gain in latency unless adaptiveRdy is false.
+   * at once anyway. -1 turns buffering off (three writes per message at nsqd): consume
+   * throughput falls to 0.3-0.45x (the bench's consume rows), for latency that adaptive RDY
+   * mostly gives already.
    */
   outputBufferSize?: number;
   /**
@@ -149,7 +150,7 @@ export const connectionSchema: OptionsSchema<NsqConnectionSettings> = {
     4096,
     isInt(-1),
     'an integer >= -1',
-    "bytes nsqd buffers before writing (nsqd's default 16 KiB adds latency); -1 turns buffering off: about half the consume throughput, and no lower latency unless adaptiveRdy is false",
+    "bytes nsqd buffers before writing (nsqd's default 16 KiB adds latency); -1 turns buffering off: 0.3-0.45x the consume throughput, for latency adaptiveRdy mostly gives already",
   ),
   sampleRate: spec(
     0,

@@ -89,12 +89,11 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     this.drainTimeout = o.drainTimeout!;
     const delay = o.requeueDelay!;
     const backoff = o.backoff!;
-    this.rdy = new RdyController(
-      this.maxInFlight,
-      backoff === false ? undefined : new BackoffState({ ...DEFAULT_BACKOFF, ...backoff }),
-      (change) => this.emit('backoff', change),
-      o.adaptiveRdy,
-    );
+    this.rdy = new RdyController(this.maxInFlight, {
+      backoff: backoff === false ? undefined : new BackoffState({ ...DEFAULT_BACKOFF, ...backoff }),
+      onBackoff: (change) => this.emit('backoff', change),
+      adaptive: o.adaptiveRdy,
+    });
     this.runner = new MessageRunner(
       handler,
       {

@@ -26,7 +26,8 @@ export interface ConsumerOptions extends NsqConnectionSettings {
   /**
    * RDY follows the messages actually in flight, so that nsqd writes each message at once at
    * low rates instead of holding it up to outputBufferTimeout; a backlog still gets all of
-   * maxInFlight within a few round trips. false: RDY stays at maxInFlight. Default true.
+   * maxInFlight within a few round trips (nsqd's `ready_count` is below maxInFlight while the
+   * consumer is lightly loaded). false: RDY stays at maxInFlight. Default true.
    */
   adaptiveRdy?: boolean;
   /** Deliveries before a message is given up (0: never). Default 5. */

@@ -39,13 +39,13 @@ interface Slot extends RdySlot {
   retiring: boolean;
   /** With adaptive RDY: how much of its share it may use now. */
   window?: RdyWindow;
-  /**
-   * Messages answered in this event-loop turn: their FIN/REQ is written at the end of it, so
-   * nsqd still counts them in flight until then (a synchronous handler answers each message
-   * before the next is even read, yet nsqd sees the whole batch in flight).
-   */
-  answeredThisTurn: number;
 }
+
+/**
+ * Messages in flight as nsqd counts them: answers not yet written still count there (a
+ * synchronous handler answers each message before the next is read, yet nsqd sees them all).
+ */
+const atNsqd = (slot: Slot) => slot.inFlight + slot.sub.answersUnwritten;
 
 /**
  * The only writer of RDY and of per-connection in-flight counts. Shares maxInFlight over the
@@ -61,17 +61,26 @@ export class RdyController {
   private rotateTimer?: NodeJS.Timeout;
   private backoffTimer?: NodeJS.Timeout;
   private reviewTimer?: NodeJS.Timeout;
-  private turnEnding = false;
   private stopped = false;
+
+  private readonly backoff?: BackoffState;
+  private readonly onBackoff: (change: BackoffChange) => void;
+  private readonly adaptive: boolean;
 
   constructor(
     private readonly maxInFlight: number,
-    private readonly backoff?: BackoffState,
-    /** Told each time backoff changes mode or level. */
-    private readonly onBackoff: (change: BackoffChange) => void = () => undefined,
-    /** RDY follows the work in flight (see RdyWindow) instead of staying at maxInFlight. */
-    private readonly adaptive = false,
-  ) {}
+    options: {
+      backoff?: BackoffState;
+      /** Told each time backoff changes mode or level. */
+      onBackoff?: (change: BackoffChange) => void;
+      /** RDY follows the work in flight (see RdyWindow) instead of staying at maxInFlight. */
+      adaptive?: boolean;
+    } = {},
+  ) {
+    this.backoff = options.backoff;
+    this.onBackoff = options.onBackoff ?? (() => undefined);
+    this.adaptive = options.adaptive ?? false;
+  }
 
   /** Backoff's level now; 0 is full speed (and always, with backoff off). */
   get backoffLevel(): number {
@@ -105,7 +114,6 @@ export class RdyController {
       gotMessage: false,
       retiring: false,
       window: this.adaptive ? new RdyWindow(this.maxInFlight) : undefined,
-      answeredThisTurn: 0,
     });
     this.reviewWindows();
     this.update();
@@ -138,46 +146,35 @@ export class RdyController {
     if (slot.window) {
       // A redelivery waited for its requeue delay, not for RDY.
       const sentAt = message.attempts === 1 ? message.timestampMs : undefined;
-      const atNsqd = slot.inFlight + slot.answeredThisTurn;
-      if (slot.window.delivered(atNsqd, slot.rdy, message.receivedAt, sentAt)) {
-        this.reviewWindows();
-        this.update();
-      }
+      if (slot.window.delivered(atNsqd(slot), slot.rdy, message.receivedAt, sentAt)) this.update();
+      this.reviewWindows();
     }
     return true;
   }
 
-  /** After the connections wrote this turn's answers (their writes were queued first). */
-  private endOfTurn(): void {
-    if (this.turnEnding) return;
-    this.turnEnding = true;
-    setImmediate(() => {
-      this.turnEnding = false;
-      for (const slot of this.slots.values()) slot.answeredThisTurn = 0;
-    });
-  }
-
-  /** Reviews adaptive windows while one of them is above 1 (an idle consumer has no timer). */
+  /** Runs the review timer while a window can change (an idle consumer has no timer). */
   private reviewWindows(): void {
-    if (this.reviewTimer || this.stopped) return;
-    if (![...this.slots.values()].some((s) => s.window && s.window.size > 1)) return;
+    if (this.reviewTimer || this.stopped || !this.someWindowMayChange()) return;
     this.reviewTimer = setInterval(() => this.review(), WINDOW_REVIEW);
     this.reviewTimer.unref();
   }
 
-  /** Shrinks each adaptive window to what its connection used in the last period. */
+  private someWindowMayChange(): boolean {
+    for (const slot of this.slots.values()) if (slot.window?.needsReview(atNsqd(slot))) return true;
+    return false;
+  }
+
+  /** Fits each adaptive window to what its connection used in the last period. */
   private review(): void {
-    let shrank = false;
-    let open = false;
+    let changed = false;
     for (const slot of this.slots.values()) {
-      if (slot.window?.review(slot.inFlight + slot.answeredThisTurn)) shrank = true;
-      if (slot.window && slot.window.size > 1) open = true;
+      if (slot.window?.review(atNsqd(slot))) changed = true;
     }
-    if (!open) {
+    if (!this.someWindowMayChange()) {
       clearInterval(this.reviewTimer);
       this.reviewTimer = undefined;
     }
-    if (shrank) this.update();
+    if (changed) this.update();
   }
 
   /** A message delivered on `sub` got FIN or REQ; `signal` feeds backoff. */
@@ -185,11 +182,7 @@ export class RdyController {
     const slot = this.slots.get(sub);
     if (slot) {
       slot.inFlight--;
-      if (slot.window) {
-        slot.window.freed(Date.now());
-        slot.answeredThisTurn++;
-        this.endOfTurn();
-      }
+      slot.window?.freed(Date.now());
       if (slot.retiring && slot.inFlight === 0) void sub.connection.close();
     }
     if (this.backoff && !this.stopped && signal !== 'neutral') {

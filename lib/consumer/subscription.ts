@@ -37,6 +37,8 @@ export class Subscription implements MessageOwner {
   subscribed = false;
   private onSubscribed?: (error?: Error) => void;
   private onCloseWait?: () => void;
+  /** FIN/REQ queued and not yet written: nsqd still counts their messages in flight. */
+  answersUnwritten = 0;
   /** nsqd's msg-timeout for this connection, from IDENTIFY. */
   private msgTimeout = 60_000;
   /**
@@ -59,6 +61,7 @@ export class Subscription implements MessageOwner {
       onResponse: (text) => this.onResponse(text),
       onErrorFrame: (error, fatal) => fatal || this.refusedAnswer(error),
       onNotice: (notice) => listener.warning(notice),
+      onWritten: () => (this.answersUnwritten = 0),
       onClose: (error) => {
         this.onSubscribed?.(error ?? new NsqError('connection closed'));
         this.onCloseWait?.();
@@ -108,6 +111,7 @@ export class Subscription implements MessageOwner {
 
   finish(message: NsqMessage): void {
     this.connection.write(commands.fin(message.id));
+    this.answersUnwritten++;
     this.remember(message);
     this.listener.answered(this, message, 'finish');
   }
@@ -115,6 +119,7 @@ export class Subscription implements MessageOwner {
   requeue(message: NsqMessage, delayMs: number, backoff: boolean): void {
     // A delay past nsqd's --max-req-timeout would make nsqd drop the connection: clamped.
     this.connection.write(commands.req(message.id, Math.min(delayMs, MAX_REQUEUE_DELAY)));
+    this.answersUnwritten++;
     this.remember(message);
     this.listener.answered(this, message, backoff ? 'failure' : 'neutral');
   }

@@ -46,15 +46,25 @@ async function trickle(options: Partial<ConsumerOptions>, count: number, gapMs: 
   return { consumer, waits };
 }
 
+/** One message handled, then idle: the window has shrunk to 1. */
+async function warmUpAndIdle(producer: Producer, consumer: Consumer): Promise<void> {
+  await producer.publish(consumer.topic, 'warm-up');
+  await waitFor(() => consumer.connections()[0]?.rdy === 1, 'RDY to shrink to 1', 5000);
+}
+
 describe('Consumer: adaptive RDY', () => {
   it('delivers a light stream without nsqd holding it in its output buffer', async () => {
     const { consumer, waits } = await trickle({}, 20, 30);
     // nsqd's buffer would hold each message up to HOLD (1 s); written at once they take ms.
     expect(Math.max(...waits)).toBeLessThan(HOLD / 2);
-    // RDY shrank to the one message in flight at a time.
-    expect(consumer.connections()[0].rdy).toBe(1);
-    const ready = await shared.api.channelStats(consumer.topic, 'c');
-    expect(ready?.clients[0]?.ready_count).toBe(1);
+    // RDY shrank to the one message in flight at a time, and nsqd knows it.
+    await waitFor(() => consumer.connections()[0]?.rdy === 1, 'RDY 1', 5000);
+    await waitFor(
+      async () =>
+        (await shared.api.channelStats(consumer.topic, 'c'))?.clients[0]?.ready_count === 1,
+      'nsqd to show ready_count 1',
+      5000,
+    );
   });
 
   it('with adaptiveRdy: false, RDY stays at maxInFlight and nsqd holds a light stream', async () => {
@@ -82,13 +92,77 @@ describe('Consumer: adaptive RDY', () => {
     );
     open.push(consumer);
     await consumer.start();
-    await waitFor(() => consumer.connections()[0]?.rdy === 1, 'RDY to shrink to 1', 5000);
+    await warmUpAndIdle(producer, consumer);
     await producer.publishMany(
       topic,
       Array.from({ length: 5000 }, (_, i) => `s${i}`),
     );
-    await waitFor(() => handled === 5000, 'the backlog', 20_000);
+    await waitFor(() => handled === 5001, 'the backlog', 20_000);
     // A window stuck at what our own count shows (1 or 2) would take one round trip per message.
+    expect(widest).toBeGreaterThanOrEqual(100);
+  });
+
+  it('opens the window for a handler that holds messages until it has a batch', async () => {
+    const topic = uniqueName();
+    const producer = new Producer({ nsqd: [shared.nsqd] });
+    open.push(producer);
+    const batch: (() => void)[] = [];
+    let finished = 0;
+    const consumer = new Consumer(
+      topic,
+      'c',
+      (m) => {
+        if (m.body.toString() === 'warm-up') return;
+        // Nothing is answered until 10 messages are in: a window stuck at what is held hangs.
+        const done = new Promise<void>((resolve) => batch.push(resolve));
+        if (batch.length === 10) {
+          batch.splice(0).forEach((resolve) => resolve());
+          finished += 10;
+        }
+        return done;
+      },
+      { nsqd: [shared.nsqd], maxInFlight: 20 },
+    );
+    open.push(consumer);
+    await consumer.start();
+    await warmUpAndIdle(producer, consumer);
+    for (let i = 0; i < 30; i++) {
+      await producer.publish(topic, `h${i}`);
+      await sleep(10);
+    }
+    await waitFor(() => finished >= 30, '3 batches of 10', 10_000);
+  });
+
+  it('a connection that starts in front of a paused channel catches up at full RDY', async () => {
+    const topic = uniqueName();
+    const producer = new Producer({ nsqd: [shared.nsqd] });
+    open.push(producer);
+    await shared.api.createTopic(topic, 'c');
+    const http = shared.api.httpUrl;
+    await fetch(`${http}/channel/pause?topic=${topic}&channel=c`, { method: 'POST' });
+    let handled = 0;
+    let widest = 0;
+    const consumer = new Consumer(
+      topic,
+      'c',
+      () => {
+        handled++;
+        widest = Math.max(widest, consumer.connections()[0]?.rdy ?? 0);
+      },
+      { nsqd: [shared.nsqd], maxInFlight: 200 },
+    );
+    open.push(consumer);
+    await consumer.start();
+    // Published one a millisecond: the oldest waits longest, so ages fall as the backlog is
+    // caught up, and no message looks as if it waited longer than the first.
+    for (let i = 0; i < 1000; i++) {
+      await producer.publish(topic, `p${i}`);
+      await sleep(1);
+    }
+    await sleep(200);
+    await fetch(`${http}/channel/unpause?topic=${topic}&channel=c`, { method: 'POST' });
+    await waitFor(() => handled === 1000, 'the backlog', 20_000);
+    // Nothing delivered before the unpause: the window was not shrunk to 1 in the meantime.
     expect(widest).toBeGreaterThanOrEqual(100);
   });
 
@@ -103,18 +177,19 @@ describe('Consumer: adaptive RDY', () => {
       topic,
       'c',
       // Each handler waits to be released: the in-flight count shows how far RDY opened.
-      () =>
-        new Promise<void>((resolve) => {
-          handled++;
-          release.push(resolve);
-          peak = Math.max(peak, consumer.inFlight);
-        }),
+      (m) =>
+        m.body.toString() === 'warm-up'
+          ? undefined
+          : new Promise<void>((resolve) => {
+              handled++;
+              release.push(resolve);
+              peak = Math.max(peak, consumer.inFlight);
+            }),
       { nsqd: [shared.nsqd], maxInFlight: 64, outputBufferTimeout: HOLD },
     );
     open.push(consumer);
     await consumer.start();
-    // Idle first: the window shrinks to 1.
-    await waitFor(() => consumer.connections()[0]?.rdy === 1, 'RDY to shrink to 1', 5000);
+    await warmUpAndIdle(producer, consumer);
     await producer.publishMany(
       topic,
       Array.from({ length: 500 }, (_, i) => `b${i}`),
@@ -128,7 +203,6 @@ describe('Consumer: adaptive RDY', () => {
       clearInterval(drain);
       release.splice(0).forEach((r) => r());
     }
-    expect(consumer.connections()[0].rdy).toBeLessThanOrEqual(64);
     // Idle again: back to 1.
     await waitFor(() => consumer.connections()[0]?.rdy === 1, 'RDY back to 1', 5000);
   });

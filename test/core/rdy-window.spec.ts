@@ -11,27 +11,60 @@ function idleWindow(max = 10): RdyWindow {
 }
 
 describe('RdyWindow (adaptive RDY, pure)', () => {
-  it('starts full, then shrinks to the most messages in flight in a review period', () => {
+  it('starts full, and shrinks nothing before a whole period of deliveries', () => {
     const w = new RdyWindow(100);
     expect(w.size).toBe(100);
+    // No delivery yet (a paused channel, a connection in front of nothing): stays full.
+    expect(w.review(0)).toBe(false);
+    expect(w.review(0)).toBe(false);
+    expect(w.needsReview(0)).toBe(false);
+    // The first deliveries came late in a period: that period does not count.
     w.delivered(1, 100, 10.3, 10);
+    expect(w.review(1)).toBe(false);
+    expect(w.size).toBe(100);
+    expect(w.needsReview(1)).toBe(true);
+  });
+
+  it('then shrinks to the most messages in flight in a review period, never below 1', () => {
+    const w = new RdyWindow(100);
+    w.delivered(1, 100, 10.3, 10);
+    w.review(1);
     w.delivered(2, 100, 11.3, 11);
+    w.freed(12);
+    w.freed(12);
     expect(w.review(0)).toBe(true);
     expect(w.size).toBe(2);
-    // Nothing in flight for a period: down to 1, never 0.
     expect(w.review(0)).toBe(true);
     expect(w.size).toBe(1);
     expect(w.review(0)).toBe(false);
     expect(w.size).toBe(1);
+    expect(w.needsReview(0)).toBe(false);
   });
 
   it('does not shrink while the window is in use', () => {
     const w = new RdyWindow(8);
-    for (let i = 1; i <= 8; i++) w.delivered(i, 8, 100 + i, 99 + i);
-    expect(w.review(8)).toBe(false);
+    w.delivered(1, 8, 100.5, 100);
+    w.review(1);
+    for (let i = 2; i <= 8; i++) w.delivered(i, 8, 100 + i, 99 + i);
+    w.freed(110);
+    expect(w.review(7)).toBe(false);
     expect(w.size).toBe(8);
-    // Still 8 in flight at the review: the next period starts from there.
-    expect(w.review(0)).toBe(false);
+  });
+
+  it('doubles when it stayed full for a whole period with nothing answered (a holding handler)', () => {
+    const w = idleWindow();
+    // One message held: full, and no slot freed during the period.
+    w.delivered(1, 1, 2000.3, 2000);
+    expect(w.review(1)).toBe(true);
+    expect(w.size).toBe(2);
+    w.delivered(2, 2, 2010.3, 2010);
+    expect(w.review(2)).toBe(true);
+    expect(w.size).toBe(4);
+    // Answered meanwhile: no longer held, so no growth.
+    w.delivered(4, 4, 2020.3, 2020);
+    w.freed(2021);
+    expect(w.review(4)).toBe(false);
+    expect(w.size).toBe(4);
   });
 
   it('doubles when a message reached nsqd before the slot it took was freed, up to the maximum', () => {
