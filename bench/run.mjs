@@ -815,7 +815,7 @@ async function main() {
       `calls/s (emit-seq, rpc), achieved send rate (latency, latency-100), requests/s until the last ` +
       `reply (rpc-100).\n` +
       `vs ours: msg/s relative to ours (higher is better); latency rows: p99 relative to ours, rpc: p50 ` +
-      `relative to ours (lower is better).\n` +
+      `relative to ours, discovery: max relative to ours (lower is better).\n` +
       `p50/p99/max: per-call time (emit-seq), per round trip (rpc); emit -> handler with client and server in one process at ` +
       `${fmtInt(SIZES.latencyRate)} msg/s (latency) and ${fmtInt(SIZES.latency100Rate)} msg/s (latency-100), ` +
       `${SIZES.latencyWarmupMs / 1000} s warm-up + ${SIZES.latencyMs / 1000} s recorded; ` +
