@@ -56,7 +56,12 @@ export const producerSchema: OptionsSchema<ProducerOptions> = {
       assert: (owner, _name, value) => void checkAddressList(owner, 'nsqd', value),
     },
   ),
-  batching: spec(true, isBoolean, 'a boolean', 'coalesce same-tick publishes to a topic into MPUB'),
+  batching: spec(
+    true,
+    isBoolean,
+    'a boolean',
+    'coalesce same-tick publishes to a topic into MPUB (one made while nothing waits for nsqd goes at once)',
+  ),
   maxBatchCount: spec(
     200,
     isInt(1),
