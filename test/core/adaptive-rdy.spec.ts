@@ -46,6 +46,26 @@ async function trickle(options: Partial<ConsumerOptions>, count: number, gapMs: 
   return { consumer, waits };
 }
 
+/**
+ * A started consumer whose synchronous handler counts messages and the widest RDY seen; the
+ * handler answers each message before the next is read, so our own in-flight count stays at 1.
+ */
+async function countingConsumer(topic: string) {
+  const seen = { handled: 0, widest: 0 };
+  const consumer: Consumer = new Consumer(
+    topic,
+    'c',
+    () => {
+      seen.handled++;
+      seen.widest = Math.max(seen.widest, consumer.connections()[0]?.rdy ?? 0);
+    },
+    { nsqd: [shared.nsqd], maxInFlight: 200 },
+  );
+  open.push(consumer);
+  await consumer.start();
+  return { consumer, seen };
+}
+
 /** One message handled, then idle: the window has shrunk to 1. */
 async function warmUpAndIdle(producer: Producer, consumer: Consumer): Promise<void> {
   await producer.publish(consumer.topic, 'warm-up');
@@ -78,28 +98,15 @@ describe('Consumer: adaptive RDY', () => {
     const topic = uniqueName();
     const producer = new Producer({ nsqd: [shared.nsqd] });
     open.push(producer);
-    let handled = 0;
-    let widest = 0;
-    const consumer = new Consumer(
-      topic,
-      'c',
-      // Answered before the next message is read: our own in-flight count never passes 1.
-      () => {
-        handled++;
-        widest = Math.max(widest, consumer.connections()[0]?.rdy ?? 0);
-      },
-      { nsqd: [shared.nsqd], maxInFlight: 200 },
-    );
-    open.push(consumer);
-    await consumer.start();
+    const { consumer, seen } = await countingConsumer(topic);
     await warmUpAndIdle(producer, consumer);
     await producer.publishMany(
       topic,
       Array.from({ length: 5000 }, (_, i) => `s${i}`),
     );
-    await waitFor(() => handled === 5001, 'the backlog', 20_000);
+    await waitFor(() => seen.handled === 5001, 'the backlog', 20_000);
     // A window stuck at what our own count shows (1 or 2) would take one round trip per message.
-    expect(widest).toBeGreaterThanOrEqual(100);
+    expect(seen.widest).toBeGreaterThanOrEqual(100);
   });
 
   it('opens the window for a handler that holds messages until it has a batch', async () => {
@@ -140,19 +147,7 @@ describe('Consumer: adaptive RDY', () => {
     await shared.api.createTopic(topic, 'c');
     const http = shared.api.httpUrl;
     await fetch(`${http}/channel/pause?topic=${topic}&channel=c`, { method: 'POST' });
-    let handled = 0;
-    let widest = 0;
-    const consumer = new Consumer(
-      topic,
-      'c',
-      () => {
-        handled++;
-        widest = Math.max(widest, consumer.connections()[0]?.rdy ?? 0);
-      },
-      { nsqd: [shared.nsqd], maxInFlight: 200 },
-    );
-    open.push(consumer);
-    await consumer.start();
+    const { seen } = await countingConsumer(topic);
     // Published one a millisecond: the oldest waits longest, so ages fall as the backlog is
     // caught up, and no message looks as if it waited longer than the first.
     for (let i = 0; i < 1000; i++) {
@@ -161,9 +156,9 @@ describe('Consumer: adaptive RDY', () => {
     }
     await sleep(200);
     await fetch(`${http}/channel/unpause?topic=${topic}&channel=c`, { method: 'POST' });
-    await waitFor(() => handled === 1000, 'the backlog', 20_000);
+    await waitFor(() => seen.handled === 1000, 'the backlog', 20_000);
     // Nothing delivered before the unpause: the window was not shrunk to 1 in the meantime.
-    expect(widest).toBeGreaterThanOrEqual(100);
+    expect(seen.widest).toBeGreaterThanOrEqual(100);
   });
 
   it('gives a backlog all of maxInFlight within a few round trips', async () => {
