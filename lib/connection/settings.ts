@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
+import { NsqValidationError } from '../errors.js';
 import {
   isBoolean,
   isInt,
@@ -144,7 +145,7 @@ export const connectionSchema: OptionsSchema<NsqConnectionSettings> = {
     25,
     isInt(-1, MAX_TIMER_MS),
     `an integer -1..${MAX_TIMER_MS} (ms)`,
-    "ms nsqd may hold messages before flushing (nsqd's default 250); -1 turns the timer off, so use it only with outputBufferSize -1",
+    "ms nsqd may hold messages before flushing (nsqd's default 250); -1 turns the timer off, and needs outputBufferSize -1",
   ),
   outputBufferSize: spec(
     4096,
@@ -183,12 +184,30 @@ export function resolveConnectionOptions(
   role: ConnectionOptions['role'],
 ): ConnectionOptions {
   const o = resolveOptions(owner, connectionSchema, settings) as Omit<ConnectionOptions, 'role'>;
+  assertOutputBuffering(owner, o);
   const secret = settings.authSecret as string | Secret | undefined;
   return {
     ...o,
     role,
     authSecret: typeof secret === 'string' ? new Secret(secret) : secret,
   };
+}
+
+/**
+ * outputBufferTimeout -1 turns nsqd's flush timer off: with a buffer, a message that does not
+ * fill it would wait for later traffic, maybe for good.
+ */
+export function assertOutputBuffering(
+  owner: string,
+  settings: Pick<NsqConnectionSettings, 'outputBufferSize' | 'outputBufferTimeout'>,
+): void {
+  if (settings.outputBufferTimeout === -1 && settings.outputBufferSize !== -1) {
+    throw new NsqValidationError(
+      `${owner}: outputBufferTimeout -1 turns nsqd's flush timer off, so a message that does not ` +
+        'fill its output buffer could wait for later traffic; give outputBufferSize: -1 with it ' +
+        '(no buffering), or leave outputBufferTimeout at its default',
+    );
+  }
 }
 
 /** The connection settings among wider options (a client's, a server's), nothing else. */

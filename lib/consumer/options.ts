@@ -153,7 +153,12 @@ export const intakeSchema = {
     msExpected(0),
     'ms `close()` waits for handlers before requeueing them',
   ),
-  lookupdPollInterval: spec(60_000, isMs(10), msExpected(10), 'ms between nsqlookupd polls'),
+  lookupdPollInterval: spec(
+    60_000,
+    isMs(10),
+    msExpected(10),
+    'ms between nsqlookupd polls (every second instead while no nsqd has the topic yet)',
+  ),
   lookupdPollJitter: spec(
     0.3,
     (v) => typeof v === 'number' && v >= 0 && v <= 1,

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { ClientProxy, type ReadPacket, type WritePacket } from '@nestjs/microservices';
 import type { Observable } from 'rxjs';
-import { connectionSettingsOf, hideSecret } from '../connection/settings.js';
+import { assertOutputBuffering, connectionSettingsOf, hideSecret } from '../connection/settings.js';
 import { rejectUnknownOptions, resolveOptions } from '../options.js';
 import {
   checkProducerOptions,
@@ -72,6 +72,7 @@ export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplica
       rejectUnknownOptions('ClientNsq', clientSchema, options);
       const o = resolveOptions('ClientNsq', clientSchema, options);
       checkProducerOptions('ClientNsq', options, o);
+      assertOutputBuffering('ClientNsq', options);
       this.requestTimeout = o.requestTimeout!;
       this.lookupd = o.lookupd ?? [];
       if (o.tracing) this.tracing = new LazyTracer('ClientNsq');

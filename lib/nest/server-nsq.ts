@@ -7,7 +7,7 @@ import {
   type MessageHandler as NestHandler,
   type WritePacket,
 } from '@nestjs/microservices';
-import { connectionSettingsOf, hideSecret } from '../connection/settings.js';
+import { assertOutputBuffering, connectionSettingsOf, hideSecret } from '../connection/settings.js';
 import { Consumer } from '../consumer/consumer.js';
 import type { ConsumerOptions } from '../consumer/options.js';
 import { NsqValidationError } from '../errors.js';
@@ -91,6 +91,7 @@ export class ServerNsq
       );
     }
     resolveOptions('ServerNsq', serverSchema, options);
+    assertOutputBuffering('ServerNsq', options);
     this.initializeSerializer(options);
     this.initializeDeserializer(options);
     this.events.on('error', () => {}); // reported through the logger; listeners are optional

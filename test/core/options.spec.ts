@@ -87,4 +87,14 @@ describe('options are checked up front, with errors that name the option', () =>
       /option maxMessageSize/,
     );
   });
+
+  it('refuses outputBufferTimeout -1 without outputBufferSize -1 (nsqd would never flush a part-full buffer)', () => {
+    const timerOff = { nsqd: ['127.0.0.1:4150'], outputBufferTimeout: -1 };
+    const why = /outputBufferTimeout -1 turns nsqd's flush timer off.*give outputBufferSize: -1/;
+    expect(() => new Consumer('t', 'c', handler, timerOff)).toThrow(why);
+    expect(() => new Producer(timerOff)).toThrow(why);
+    expect(() => new ServerNsq(timerOff)).toThrow(why);
+    expect(() => new ClientNsq(timerOff)).toThrow(why);
+    expect(() => new ServerNsq({ ...timerOff, outputBufferSize: -1 })).not.toThrow();
+  });
 });
