@@ -10,10 +10,8 @@ interface Batch {
 
 /**
  * Coalesces publishes to one topic made in the same tick into one MPUB (bounded by count and
- * bytes); each caller learns its own outcome. A publish made while nothing is batched nor
- * waiting for nsqd goes out at once: there is nothing to coalesce it with yet, and one awaited
- * publish at a time then costs no extra turn of the event loop. An MPUB nsqd refuses for its
- * size limits is sent again one message at a time, so that only the culprit fails.
+ * bytes); each caller learns its own outcome. An MPUB nsqd refuses for its size limits is sent
+ * again one message at a time, so that only the culprit fails.
  */
 export class Batcher {
   private readonly batches = new Map<string, Batch>();
@@ -29,22 +27,10 @@ export class Batcher {
     private readonly settled: (topic: string, bytes: number, error?: Error) => void,
     /** Writes what the batches sent queued, without waiting for another turn of the loop. */
     private readonly written: () => void = () => undefined,
-    /** True while no publish waits for nsqd's answer. */
-    private readonly idle: () => boolean = () => false,
   ) {}
 
   add(topic: string, body: Buffer): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const waiter = (error?: Error) => {
-        this.settled(topic, body.length, error);
-        if (error) reject(error);
-        else resolve();
-      };
-      if (this.batches.size === 0 && this.idle()) {
-        this.flush(topic, { bodies: [body], bytes: body.length + 4, waiters: [waiter] });
-        this.written();
-        return;
-      }
       let batch = this.batches.get(topic);
       if (batch && batch.bytes + body.length + 4 > this.limits.bodyLimit(this.maxBatchBytes)) {
         this.flush(topic, batch);
@@ -56,7 +42,11 @@ export class Batcher {
       }
       batch.bodies.push(body);
       batch.bytes += body.length + 4;
-      batch.waiters.push(waiter);
+      batch.waiters.push((error) => {
+        this.settled(topic, body.length, error);
+        if (error) reject(error);
+        else resolve();
+      });
       if (batch.bodies.length >= this.maxBatchCount) this.flush(topic, batch);
       else if (!this.flushScheduled) {
         this.flushScheduled = true;

@@ -84,12 +84,6 @@ export class NsqdPool {
     }));
   }
 
-  /** Connected, and no publish sent or queued waits for an answer. */
-  get idle(): boolean {
-    const link = this.active;
-    return link !== undefined && link.ready && link.pending.length === 0 && this.queue.length === 0;
-  }
-
   /** Every publish not yet acknowledged, sent or queued. */
   outstanding(): Publish[] {
     return [...this.links.flatMap((l) => l.pending), ...this.queue];

@@ -56,12 +56,7 @@ export const producerSchema: OptionsSchema<ProducerOptions> = {
       assert: (owner, _name, value) => void checkAddressList(owner, 'nsqd', value),
     },
   ),
-  batching: spec(
-    true,
-    isBoolean,
-    'a boolean',
-    'coalesce same-tick publishes to a topic into MPUB (one made while nothing waits for nsqd goes at once)',
-  ),
+  batching: spec(true, isBoolean, 'a boolean', 'coalesce same-tick publishes to a topic into MPUB'),
   maxBatchCount: spec(
     200,
     isInt(1),

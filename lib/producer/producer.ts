@@ -98,7 +98,6 @@ export class Producer extends EventEmitter<ProducerEvents> {
         o.maxBatchBytes!,
         (topic, bytes, error) => this.release(topic, 1, bytes, error),
         () => this.pool.flush(),
-        () => this.pool.idle,
       );
     }
   }
