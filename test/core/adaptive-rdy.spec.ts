@@ -100,6 +100,7 @@ describe('Consumer: adaptive RDY', () => {
     open.push(producer);
     const { consumer, seen } = await countingConsumer(topic);
     await warmUpAndIdle(producer, consumer);
+    seen.widest = 0; // the warm-up came under the first, full RDY
     await producer.publishMany(
       topic,
       Array.from({ length: 5000 }, (_, i) => `s${i}`),
@@ -158,6 +159,38 @@ describe('Consumer: adaptive RDY', () => {
     await fetch(`${http}/channel/unpause?topic=${topic}&channel=c`, { method: 'POST' });
     await waitFor(() => seen.handled === 1000, 'the backlog', 20_000);
     // Nothing delivered before the unpause: the window was not shrunk to 1 in the meantime.
+    expect(seen.widest).toBeGreaterThanOrEqual(100);
+  });
+
+  it('opens the window for a backlog of redeliveries (another consumer went away)', async () => {
+    const topic = uniqueName();
+    const producer = new Producer({ nsqd: [shared.nsqd] });
+    open.push(producer);
+    // A first consumer takes all 2000 messages (its RDY is exactly that) and holds them.
+    let taken = 0;
+    const leaving = new Consumer(
+      topic,
+      'c',
+      () => {
+        taken++;
+        return new Promise<void>(() => undefined);
+      },
+      { nsqd: [shared.nsqd], maxInFlight: 2000, adaptiveRdy: false, requeueDelay: 0 },
+    );
+    await leaving.start();
+    await producer.publishMany(
+      topic,
+      Array.from({ length: 2000 }, (_, i) => `r${i}`),
+    );
+    await waitFor(() => taken === 2000, 'the first consumer to hold all 2000', 10_000);
+    // The adaptive one joins, handles a warm-up and idles at RDY 1.
+    const { consumer, seen } = await countingConsumer(topic);
+    await warmUpAndIdle(producer, consumer);
+    seen.widest = 0; // the warm-up came under the first, full RDY
+    // The first leaves: close() hands its 2000 back (REQ) and nsqd redelivers them, attempts 2,
+    // whose timestamps say nothing of waiting for a slot.
+    await leaving.close(0);
+    await waitFor(() => seen.handled === 2001, 'the redeliveries', 20_000);
     expect(seen.widest).toBeGreaterThanOrEqual(100);
   });
 

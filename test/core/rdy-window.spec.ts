@@ -105,11 +105,21 @@ describe('RdyWindow (adaptive RDY, pure)', () => {
     expect(w.size).toBe(10);
   });
 
-  it('ignores redeliveries (they waited for a requeue delay)', () => {
+  it('grows for redeliveries only when two in a row take a freed slot at once', () => {
     const w = idleWindow();
+    // A lone redelivery, however old: its age is a requeue delay, not a wait.
     w.freed(5000);
-    expect(w.delivered(1, 1, 5000.5, undefined)).toBe(false);
-    expect(w.size).toBe(1);
+    expect(w.delivered(1, 1, 5010, undefined)).toBe(false);
+    w.freed(5020);
+    expect(w.delivered(1, 1, 5020.5, undefined)).toBe(false); // one quick refill
+    w.freed(5030);
+    expect(w.delivered(1, 1, 5040, undefined)).toBe(false); // then a slow one: starts over
+    w.freed(5050);
+    expect(w.delivered(1, 1, 5050.3, undefined)).toBe(false);
+    w.freed(5051);
+    // The second quick one in a row: nsqd had more redeliveries queued.
+    expect(w.delivered(1, 1, 5051.4, undefined)).toBe(true);
+    expect(w.size).toBe(2);
   });
 
   it('works with any clock offset between the hosts', () => {
