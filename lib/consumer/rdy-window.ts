@@ -4,8 +4,8 @@
 // light stream waits that long for every message. So RDY follows the work actually in flight:
 // every review period it shrinks to the most messages that were in flight, where each delivery
 // uses up the window and is written at once. It doubles when a message is seen to have waited
-// at nsqd for a slot of a full window (a backlog; for redeliveries, two in a row taking a freed
-// slot at once), and when the window stayed full through a whole period without a slot freed
+// at nsqd for a slot of a full window (a backlog; for a redelivery, taking a freed slot at
+// once), and when the window stayed full through a whole period without a slot freed
 // (a handler holding messages, e.g. to batch them).
 
 /**
@@ -36,8 +36,6 @@ export class RdyWindow {
   private minAge = Infinity;
   /** The lowest age in this review period. */
   private periodMinAge = Infinity;
-  /** Redeliveries in a row that took a freed slot of a full window at once. */
-  private quickRedeliveries = 0;
 
   constructor(private readonly max: number) {
     // Full at first: a consumer often starts in front of a backlog.
@@ -71,7 +69,6 @@ export class RdyWindow {
     if (inFlight > this.peak) this.peak = inFlight;
     if (inFlight >= rdy) this.sawFull = true;
     if (timestampMs === undefined) return this.redelivered(rdy, receivedAt);
-    this.quickRedeliveries = 0;
     const age = receivedAt - timestampMs;
     if (age < this.periodMinAge) this.periodMinAge = age;
     if (age < this.minAge) this.minAge = age;
@@ -107,15 +104,12 @@ export class RdyWindow {
   }
 
   /**
-   * A redelivery's timestamp says nothing of waiting for a slot. Two in a row that took a freed
-   * slot of a full window at once show that nsqd has more of them queued (redeliveries after a
-   * consumer went away, or after backoff).
+   * A redelivery's timestamp says nothing of waiting for a slot (it is the first publish's).
+   * One that took a freed slot of a full window at once shows that nsqd had it queued
+   * (redeliveries after a consumer went away, requeues coming due together, after backoff).
    */
   private redelivered(rdy: number, receivedAt: number): boolean {
-    const quick = this.sawFull && receivedAt - this.freedAt <= WAIT_MS;
-    this.quickRedeliveries = quick ? this.quickRedeliveries + 1 : 0;
-    if (this.quickRedeliveries < 2) return false;
-    this.quickRedeliveries = 0;
+    if (!this.sawFull || receivedAt - this.freedAt > WAIT_MS) return false;
     this.sawFull = false;
     return this.grow(rdy);
   }
