@@ -73,7 +73,8 @@ export interface NsqConnectionSettings {
    * ms nsqd may hold messages in its output buffer before flushing them to this client: the
    * latency floor of a quiet channel with adaptiveRdy false. Default 25 (nsqd's
    * --min-output-buffer-timeout; nsqd's own default is 250). -1 turns the timer off: nsqd then
-   * flushes only when its buffer fills or RDY is used up, so use it only with outputBufferSize -1.
+   * flushes only when its buffer fills or RDY is used up, so it is refused without
+   * outputBufferSize -1.
    */
   outputBufferTimeout?: number;
 }
