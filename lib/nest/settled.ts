@@ -9,32 +9,61 @@ export function settled<T>(
   work: Promise<unknown>,
   unobserved: (error: unknown) => void,
 ): Observable<T> {
-  let outcome: { error?: unknown } | undefined;
-  let observed = false;
-  const waiting: Subscriber<T>[] = [];
-  const done = (s: Subscriber<T>) => {
-    s.next(undefined as T);
-    s.complete();
-  };
+  const outcome = new Outcome<T>(unobserved);
   work.then(
-    () => {
-      outcome = {};
-      for (const s of waiting.splice(0)) done(s);
-    },
-    (error: unknown) => {
-      outcome = { error };
-      if (!observed) unobserved(error);
-      for (const s of waiting.splice(0)) s.error(error);
-    },
+    () => outcome.succeed(),
+    (error: unknown) => outcome.fail(error),
   );
-  return new Observable<T>((subscriber) => {
-    observed = true;
-    if (!outcome) waiting.push(subscriber);
-    else if ('error' in outcome) subscriber.error(outcome.error);
-    else done(subscriber);
-    return () => {
-      const i = waiting.indexOf(subscriber);
-      if (i >= 0) waiting.splice(i, 1);
-    };
-  });
+  return new Observable<T>((subscriber) => outcome.subscribe(subscriber));
+}
+
+/**
+ * The state behind one settled(): one object per emit (it runs for every emit() of an app,
+ * so its allocations show at high rates). The usual single subscriber needs no list.
+ */
+class Outcome<T> {
+  private state: 'running' | 'done' | 'failed' = 'running';
+  private error: unknown;
+  private observed = false;
+  private first?: Subscriber<T>;
+  private others?: Subscriber<T>[];
+
+  constructor(private readonly unobserved: (error: unknown) => void) {}
+
+  subscribe(subscriber: Subscriber<T>): void {
+    this.observed = true;
+    if (this.state === 'running') {
+      // One that unsubscribes meanwhile is closed: telling it later does nothing.
+      if (!this.first) this.first = subscriber;
+      else (this.others ??= []).push(subscriber);
+    } else this.tell(subscriber);
+  }
+
+  succeed(): void {
+    this.state = 'done';
+    this.tellAll();
+  }
+
+  fail(error: unknown): void {
+    this.state = 'failed';
+    this.error = error;
+    if (!this.observed) this.unobserved(error);
+    this.tellAll();
+  }
+
+  private tellAll(): void {
+    const { first, others } = this;
+    this.first = this.others = undefined;
+    if (first) this.tell(first);
+    if (others) for (const s of others) this.tell(s);
+  }
+
+  private tell(subscriber: Subscriber<T>): void {
+    if (this.state === 'failed') {
+      subscriber.error(this.error);
+      return;
+    }
+    subscriber.next(undefined as T);
+    subscriber.complete();
+  }
 }
