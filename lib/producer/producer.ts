@@ -52,6 +52,8 @@ export class Producer extends EventEmitter<ProducerEvents> {
   /** Undefined with batching off. */
   private readonly batcher?: Batcher;
   private readonly counters = new PublishCounters();
+  /** The last topic name that passed the check (see checkTopic). */
+  private lastGoodTopic?: string;
 
   constructor(
     options: ProducerOptions,
@@ -138,7 +140,7 @@ export class Producer extends EventEmitter<ProducerEvents> {
     let buf: Buffer;
     try {
       this.assertOpen();
-      assertTopicName(topic);
+      this.checkTopic(topic);
       buf = this.limits.toBuffer(topic, body);
       if (!this.batcher) return this.send(topic, commands.pub(topic, buf), 1, buf.length);
       this.admit(1, buf.length);
@@ -152,7 +154,7 @@ export class Producer extends EventEmitter<ProducerEvents> {
   publishMany(topic: string, bodies: readonly MessageBody[]): Promise<void> {
     try {
       this.assertOpen();
-      assertTopicName(topic);
+      this.checkTopic(topic);
       if (!Array.isArray(bodies) || bodies.length === 0) {
         throw new NsqValidationError(
           `publishMany to "${topic}": give a non-empty array of messages`,
@@ -171,7 +173,7 @@ export class Producer extends EventEmitter<ProducerEvents> {
   publishDeferred(topic: string, delayMs: number, body: MessageBody): Promise<void> {
     try {
       this.assertOpen();
-      assertTopicName(topic);
+      this.checkTopic(topic);
       if (!Number.isInteger(delayMs) || delayMs < 0 || delayMs > this.maxDeferDelay) {
         throw new NsqValidationError(
           `DPUB to "${topic}": delay must be an integer 0..${this.maxDeferDelay} ms (nsqd --max-req-timeout), got ${delayMs}`,
@@ -182,6 +184,14 @@ export class Producer extends EventEmitter<ProducerEvents> {
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /** Throws if `topic` is not a valid name. The last good one is remembered: apps mostly
+   * publish to one topic at a time, and the check would run for every message. */
+  private checkTopic(topic: string): void {
+    if (topic === this.lastGoodTopic) return;
+    assertTopicName(topic);
+    this.lastGoodTopic = topic;
   }
 
   private assertOpen(): void {
