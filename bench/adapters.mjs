@@ -2,6 +2,8 @@
 // (but count), and how to get a client that emits; for request/response (ours, NATS, Redis) an
 // echo server and a client that sends. Loaded only by scenario children.
 import 'reflect-metadata';
+import net from 'node:net';
+import { once } from 'node:events';
 import { Controller, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import {
@@ -146,6 +148,70 @@ export const adapters = {
       return {
         send: (data) => answered(client, cfg.topic, data),
         close: () => closing('ClientNsq.close()', () => client.close()),
+      };
+    },
+  },
+
+  // Our core client without Nest: the same JSON decode / encode as the Nest rows, so the gap
+  // between this row and ours is what Nest's handler pipeline and ClientProxy cost.
+  'ours-core': {
+    label: 'ours, core Consumer/Producer (no Nest)',
+    async consumer(cfg, onMessage) {
+      const { Consumer } = await loadOurs();
+      const consumer = new Consumer(
+        cfg.topic,
+        cfg.channel,
+        (message) => onMessage(JSON.parse(message.body.toString())),
+        { ...where(cfg), maxInFlight: MAX_IN_FLIGHT },
+      );
+      await withTimeout(consumer.start(), START_TIMEOUT, 'Consumer.start()');
+      return { close: () => closing('Consumer.close()', () => consumer.close()) };
+    },
+    async client(cfg) {
+      const { Producer } = await loadOurs();
+      const producer = new Producer({ nsqd: cfg.nsqd });
+      await withTimeout(producer.connect(), START_TIMEOUT, 'Producer.connect()');
+      return {
+        emit: (data) => producer.publish(cfg.topic, JSON.stringify(data)),
+        close: () => closing('Producer.close()', () => producer.close()),
+      };
+    },
+  },
+
+  // No library at all: one socket, PUB, wait for its OK. The floor of one awaited emit.
+  wire: {
+    label: 'bare socket PUB (no library)',
+    async client(cfg) {
+      const [host, port] = cfg.nsqd[0].split(':');
+      const socket = net.connect(Number(port), host);
+      socket.setNoDelay(true);
+      await withTimeout(once(socket, 'connect'), START_TIMEOUT, 'socket connect');
+      socket.write('  V2');
+      const header = Buffer.from(`PUB ${cfg.topic}\n`);
+      let waiting;
+      let received = Buffer.alloc(0);
+      socket.on('data', (chunk) => {
+        received = received.length ? Buffer.concat([received, chunk]) : chunk;
+        // Frames: size, type, data. Only OK (or an error) answers a PUB here.
+        while (received.length >= 8 && received.length >= 4 + received.readUInt32BE(0)) {
+          const size = received.readUInt32BE(0);
+          const type = received.readUInt32BE(4);
+          const text = received.toString('utf8', 8, 4 + size);
+          received = received.subarray(4 + size);
+          if (text === '_heartbeat_') socket.write('NOP\n');
+          else waiting?.(type === 0 ? undefined : new Error(text));
+        }
+      });
+      const publish = (body) =>
+        new Promise((resolve, reject) => {
+          waiting = (err) => (err ? reject(err) : resolve());
+          const size = Buffer.allocUnsafe(4);
+          size.writeUInt32BE(body.length);
+          socket.write(Buffer.concat([header, size, body]));
+        });
+      return {
+        emit: (data) => publish(Buffer.from(JSON.stringify(data))),
+        close: () => socket.destroy(),
       };
     },
   },

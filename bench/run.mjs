@@ -98,6 +98,8 @@ const LABELS = {
   nnt: 'nest-nsq-transport 0.4.0',
   nsqjs: 'nsqjs 0.13.0 raw (no Nest)',
   'ours-nobuf': 'ours, outputBufferSize -1',
+  'ours-core': 'ours, core Consumer/Producer (no Nest)',
+  wire: 'bare socket PUB (no library)',
   'nsqjs-mpub': 'nsqjs 0.13.0 raw, MPUB x200',
   nats: 'Nest NATS transport',
   redis: 'Nest Redis transport',
@@ -393,7 +395,7 @@ async function consumeGroup() {
   const nsqd = await NsqdProcess.start();
   try {
     const n = SIZES.consume;
-    for (const impl of ['ours', 'ours-nobuf', 'nnt', 'nsqjs'])
+    for (const impl of ['ours', 'ours-nobuf', 'ours-core', 'nnt', 'nsqjs'])
       await row('consume', impl, async () => {
         if (impl !== 'ours-nobuf') return await nsqConsume('consume', impl, [nsqd], n);
         const serverOptions = { outputBufferSize: -1 };
@@ -438,7 +440,13 @@ async function emitGroup() {
       );
       const n = scenario === 'emit' ? SIZES.emit : SIZES.seq;
       const base = { n, capMs: SIZES.capMs, seqMaxMs: SIZES.seqMaxMs, nsqd: [nsqd.tcpAddress] };
-      const impls = ['ours', 'nnt', 'nsqjs', ...(scenario === 'emit' ? ['nsqjs-mpub'] : [])];
+      const impls = [
+        'ours',
+        'ours-core',
+        'nnt',
+        'nsqjs',
+        ...(scenario === 'emit' ? ['nsqjs-mpub'] : ['wire']),
+      ];
       for (const impl of impls) {
         await row(scenario, impl, async () => {
           const topic = `${scenario}-${impl}`;
@@ -512,7 +520,7 @@ async function latencyRows(scenario, rate, nsqd) {
     channel: CHANNEL,
     capMs: SIZES.latencyMs + SIZES.latencyWarmupMs,
   };
-  for (const impl of ['ours', 'ours-nobuf', 'nnt', 'nsqjs'])
+  for (const impl of ['ours', 'ours-nobuf', 'ours-core', 'nnt', 'nsqjs'])
     await row(scenario, impl, async () => {
       const topic = `${scenario}-${impl}`;
       await createTopic(nsqd.httpAddress, topic, CHANNEL);
