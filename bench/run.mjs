@@ -76,7 +76,7 @@ const SIZES = {
   /** rpc: sequential round trips after a warm-up; rpc-100: round trips with 100 outstanding */
   rpc: scaled(2_000, 200),
   rpcWarmup: 200,
-  rpcConcurrent: scaled(20_000, 2000),
+  rpcConcurrent: scaled(60_000, 2000),
   rpcOutstanding: 100,
   /** discovery: fresh consumers (one topic each), and how long each may wait for its message */
   discoveryRounds: 3,
@@ -567,7 +567,7 @@ async function rpcGroup() {
       if (!want(scenario)) continue;
       const seq = scenario === 'rpc';
       const n = seq ? SIZES.rpc : SIZES.rpcConcurrent;
-      const warmup = seq ? SIZES.rpcWarmup : Math.min(2000, Math.floor(n / 10));
+      const warmup = seq ? SIZES.rpcWarmup : Math.min(5000, Math.floor(n / 10));
       const outstanding = seq ? 1 : SIZES.rpcOutstanding;
       log(
         `${scenario}: ${n} request/response round trips, ${outstanding} outstanding, ` +
