@@ -46,14 +46,28 @@ function show(value: unknown): string {
 }
 
 /** A key the schema does not know is a mistake (a typo reads nothing): an error, did-you-mean. */
-export function rejectUnknownOptions(owner: string, schema: object, input: unknown): void {
+export function rejectUnknownOptions(
+  owner: string,
+  schema: object,
+  input: unknown,
+  /** The schemas of the components users mix this one up with, by name: a hint when it fits. */
+  elsewhere: Record<string, object> = {},
+): void {
   if (typeof input !== 'object' || input === null) return;
   for (const [key, value] of Object.entries(input)) {
     if (key in schema || value === undefined) continue;
     const near = closest(key, Object.keys(schema));
-    throw new NsqValidationError(
-      `${owner}: unknown option ${key}${near ? `; did you mean ${near}?` : ''}`,
-    );
+    const other = near
+      ? undefined
+      : Object.entries(elsewhere)
+          .map(([name, s]) => ({ name, option: closest(key, Object.keys(s)) }))
+          .find((o) => o.option);
+    const hint = near
+      ? `; did you mean ${near}?`
+      : other
+        ? `; ${other.option} is an option of ${other.name}, not of ${owner}`
+        : '';
+    throw new NsqValidationError(`${owner}: unknown option ${key}${hint}`);
   }
 }
 

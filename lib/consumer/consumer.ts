@@ -10,6 +10,7 @@ import { BackoffState, DEFAULT_BACKOFF } from './backoff.js';
 import { MessageRunner, type MessageHandler } from './message-runner.js';
 import { NsqMessage } from './nsq-message.js';
 import { consumerSchema, type ConsumerOptions } from './options.js';
+import { producerSchema } from '../producer/options.js';
 import { RdyController, type BackoffChange } from './rdy-controller.js';
 import { SubscriptionPool } from './subscription-pool.js';
 
@@ -77,7 +78,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     if (typeof handler !== 'function')
       throw new NsqValidationError('Consumer: handler must be a function');
     const owner = label;
-    rejectUnknownOptions(owner, consumerSchema, options);
+    rejectUnknownOptions(owner, consumerSchema, options, { Producer: producerSchema });
     const o = resolveOptions(owner, consumerSchema, options);
     if (!o.nsqd?.length && !o.lookupd?.length) {
       throw new NsqValidationError(

@@ -11,6 +11,7 @@ import {
   type ProducerOptions,
 } from '../producer/options.js';
 import { clientSchema, type NsqClientOptions } from './client-options.js';
+import { serverSchema } from './server-options.js';
 import { Producer } from '../producer/producer.js';
 import { NsqClosedError } from '../errors.js';
 import type { ProducerMetrics } from '../metrics.js';
@@ -69,7 +70,7 @@ export class ClientNsq extends ClientProxy<NsqClientEvents> implements OnApplica
     if (options && typeof options === 'object') {
       // Unknown keys first: a typo ('nsqds') is named as such, not as a missing option.
       rejectRenamedOptions('ClientNsq', options);
-      rejectUnknownOptions('ClientNsq', clientSchema, options);
+      rejectUnknownOptions('ClientNsq', clientSchema, options, { ServerNsq: serverSchema });
       const o = resolveOptions('ClientNsq', clientSchema, options);
       checkProducerOptions('ClientNsq', options, o);
       assertOutputBuffering('ClientNsq', options);

@@ -197,9 +197,10 @@ export interface NsqDeadLetter {
   body: Buffer;
   /**
    * The data in the body: the body itself, or, for a body the transport framed (metadata,
-   * headers, trace context), the part after the frame's header line. Not part of the encoding.
+   * headers, trace context), the part after the frame's header line. Not part of the encoding:
+   * parseDeadLetter and onDiscard derive it from `body`.
    */
-  payload?: Buffer;
+  payload: Buffer;
   /** The body was cut to fit nsqd's message size; `bodyBytes` is its whole length. */
   truncated?: true;
   bodyBytes?: number;
@@ -211,7 +212,9 @@ const DEAD_LETTER_MARK = '{"nsqDeadLetter":1,';
  * Dead-letter message format: one line of JSON with where and why, a newline, then the
  * original body byte for byte. `parseDeadLetter` reads it back.
  */
-export function encodeDeadLetter(letter: NsqDeadLetter): Buffer {
+export function encodeDeadLetter(
+  letter: Omit<NsqDeadLetter, 'payload'> & { payload?: Buffer },
+): Buffer {
   const { body, payload: _payload, ...meta } = letter;
   const head = DEAD_LETTER_MARK + JSON.stringify(meta).slice(1) + '\n';
   return Buffer.concat([Buffer.from(head), body]);
@@ -221,7 +224,10 @@ export function encodeDeadLetter(letter: NsqDeadLetter): Buffer {
  * The dead letter encoded, then in smaller forms for when it is over `maxSize`: the body cut to
  * fit, then no body at all. A letter near nsqd's limit is never refused for its header.
  */
-export function* deadLetterForms(letter: NsqDeadLetter, maxSize: number): Generator<Buffer> {
+export function* deadLetterForms(
+  letter: Omit<NsqDeadLetter, 'payload'>,
+  maxSize: number,
+): Generator<Buffer> {
   const whole = encodeDeadLetter(letter);
   if (whole.length <= maxSize) yield whole;
   const cut = { ...letter, truncated: true as const, bodyBytes: letter.body.length };
@@ -245,7 +251,7 @@ export function parseDeadLetter(message: Buffer): NsqDeadLetter | undefined {
   }
   delete meta.nsqDeadLetter;
   const body = message.subarray(newline + 1);
-  return { ...(meta as Omit<NsqDeadLetter, 'body'>), body, payload: payloadOf(body) };
+  return { ...(meta as Omit<NsqDeadLetter, 'body' | 'payload'>), body, payload: payloadOf(body) };
 }
 
 /** The data of a body: after the frame's header line if the transport framed it. */

@@ -33,6 +33,7 @@ import {
   type NsqServerMetrics,
   type NsqServerOptions,
 } from './server-options.js';
+import { clientSchema } from './client-options.js';
 
 export type {
   NsqHandlerOptions,
@@ -84,7 +85,7 @@ export class ServerNsq
     super();
     this.options = hideSecret(options);
     // Unknown keys first: a typo ('lookupds') is named as such, not as a missing option.
-    rejectUnknownOptions('ServerNsq', serverSchema, options);
+    rejectUnknownOptions('ServerNsq', serverSchema, options, { ClientNsq: clientSchema });
     if (!options.nsqd?.length && !options.lookupd?.length) {
       throw new NsqValidationError(
         "ServerNsq: give nsqd (TCP 'host:port') and/or lookupd (HTTP 'host:port') addresses",

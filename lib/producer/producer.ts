@@ -7,6 +7,7 @@ import { PublishCounters, type ProducerMetrics } from '../metrics.js';
 import { rejectUnknownOptions, resolveOptions } from '../options.js';
 import * as commands from '../protocol/commands.js';
 import { assertTopicName } from '../protocol/names.js';
+import { consumerSchema } from '../consumer/options.js';
 import { Batcher } from './batcher.js';
 import { MessageLimits, type MessageBody } from './limits.js';
 import { NsqdPool, type Publish } from './nsqd-pool.js';
@@ -65,7 +66,7 @@ export class Producer extends EventEmitter<ProducerEvents> {
       throw new NsqValidationError(`${owner}: options { nsqd: ['host:port'] } are required`);
     }
     rejectRenamedOptions(owner, options);
-    rejectUnknownOptions(owner, producerSchema, options);
+    rejectUnknownOptions(owner, producerSchema, options, { Consumer: consumerSchema });
     const o = resolveOptions(owner, producerSchema, options);
     checkProducerOptions(owner, options, o);
     this.maxMessageSize = o.maxMessageSize!;

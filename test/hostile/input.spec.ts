@@ -103,6 +103,23 @@ describe('options nobody reads', () => {
       () => new ClientNsq({ nsqd: [nsqd], maxReconnectDelay: 5 } as never),
       /maxReconnectDelay must be renamed: use maxRetryDelay/,
     ],
+    // An option of the other side says where it belongs.
+    [
+      () => new ClientNsq({ nsqd: [nsqd], maxInflight: 5 } as never),
+      /ClientNsq: unknown option maxInflight; maxInFlight is an option of ServerNsq, not of ClientNsq/,
+    ],
+    [
+      () => new ServerNsq({ nsqd: [nsqd], requestTimeout: 5 } as never),
+      /ServerNsq: unknown option requestTimeout; requestTimeout is an option of ClientNsq/,
+    ],
+    [
+      () => new Producer({ nsqd: [nsqd], maxInFlight: 5 } as never),
+      /Producer: unknown option maxInFlight; maxInFlight is an option of Consumer, not of Producer/,
+    ],
+    [
+      () => new Consumer('t', 'c', noop, { nsqd: [nsqd], maxBatchCount: 5 } as never),
+      /unknown option maxBatchCount; maxBatchCount is an option of Producer/,
+    ],
   ])('%#: refused with a did-you-mean', (make, message) => {
     expect(make).toThrow(message);
   });

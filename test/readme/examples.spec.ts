@@ -42,17 +42,11 @@ describe('README examples, run', () => {
     }
   });
 
-  it('Producer: place() publishes one message now and one 5 s later', async () => {
-    const { AppModule, OrdersService } = await import('./examples/producer.js');
+  it('Producer: place() publishes one message now and one 5 s later, and the app closes', async () => {
     await api.createTopic('orders', 'producer-check');
-    const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
-    try {
-      await app.get(OrdersService).place({ id: 7 });
-      const stats = await api.channelStats('orders', 'producer-check');
-      expect(stats).toMatchObject({ depth: 1, deferred_count: 1 });
-    } finally {
-      await app.close();
-    }
+    await import('./examples/producer.js');
+    const stats = await api.channelStats('orders', 'producer-check');
+    expect(stats).toMatchObject({ depth: 1, deferred_count: 1 });
   });
 
   it('Request/response: the quote and the object-pattern sum come back', async () => {

@@ -1,5 +1,6 @@
 // README example: producer. The code between the markers is the README's, word for word.
 import { Injectable, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
 import { lastValueFrom } from 'rxjs';
 import { ClientNsq, NsqModule, NsqRecordBuilder } from 'nestjs-nsq';
 import { NSQD } from '../env.js';
@@ -18,6 +19,10 @@ class OrdersService {
 
 @Module({ imports: [NsqModule.forRoot({ nsqd: [NSQD] })], providers: [OrdersService] })
 class AppModule {}
+
+const app = await NestFactory.createApplicationContext(AppModule);
+await app.get(OrdersService).place({ id: 7 });
+await app.close(); // flushes what is batched and waits for nsqd's acknowledgements
 // readme:end
 
-export { AppModule, OrdersService };
+export { app };
