@@ -30,13 +30,24 @@ class Outcome<T> {
 
   constructor(private readonly unobserved: (error: unknown) => void) {}
 
-  subscribe(subscriber: Subscriber<T>): void {
+  /** Returns the teardown for a subscriber still waiting: one that leaves is forgotten. */
+  subscribe(subscriber: Subscriber<T>): (() => void) | undefined {
     this.observed = true;
-    if (this.state === 'running') {
-      // One that unsubscribes meanwhile is closed: telling it later does nothing.
-      if (!this.first) this.first = subscriber;
-      else (this.others ??= []).push(subscriber);
-    } else this.tell(subscriber);
+    if (this.state !== 'running') {
+      this.tell(subscriber);
+      return undefined;
+    }
+    if (!this.first) this.first = subscriber;
+    else (this.others ??= []).push(subscriber);
+    return () => this.forget(subscriber);
+  }
+
+  private forget(subscriber: Subscriber<T>): void {
+    if (this.first === subscriber) this.first = undefined;
+    else if (this.others) {
+      const i = this.others.indexOf(subscriber);
+      if (i >= 0) this.others.splice(i, 1);
+    }
   }
 
   succeed(): void {

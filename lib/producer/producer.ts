@@ -190,7 +190,7 @@ export class Producer extends EventEmitter<ProducerEvents> {
   /** Throws if `topic` is not a valid name. The last good one is remembered: apps mostly
    * publish to one topic at a time, and the check would run for every message. */
   private checkTopic(topic: string): void {
-    if (topic === this.lastGoodTopic) return;
+    if (typeof topic === 'string' && topic === this.lastGoodTopic) return;
     assertTopicName(topic);
     this.lastGoodTopic = topic;
   }

@@ -154,6 +154,16 @@ describe('Producer validation', () => {
     );
   });
 
+  it('refuses a topic that is not a string, also as its first publish', async () => {
+    await expect(producer.publish(undefined as never, 'x')).rejects.toThrow(
+      /Invalid NSQ topic name undefined: must be a string/,
+    );
+    await expect(producer.publishDeferred(42 as never, 10, 'x')).rejects.toThrow(
+      /must be a string, got number/,
+    );
+    expect((await shared.api.stats()).topics.some((t) => t.topic_name === 'undefined')).toBe(false);
+  });
+
   it('rejects an MPUB over maxBodySize and a DPUB delay out of range, then publishes on', async () => {
     const topic = uniqueName();
     const mb = Buffer.alloc(1_000_000, 7);

@@ -1,5 +1,5 @@
 import { jest } from '@jest/globals';
-import { lastValueFrom, type Observable } from 'rxjs';
+import { config, lastValueFrom, type Observable } from 'rxjs';
 import { settled } from '../../lib/nest/settled.js';
 
 /** What a subscriber saw, in order. */
@@ -58,6 +58,23 @@ describe('settled (the Observable emit() returns)', () => {
     expect((unobserved.mock.calls[0][0] as Error).message).toBe('lost');
     // A subscriber that comes after still learns the outcome.
     expect(record(result).seen).toEqual(['error lost']);
+  });
+
+  it('lets go of a subscriber that unsubscribes: rxjs sees no notification to a closed one', async () => {
+    const stopped: string[] = [];
+    config.onStoppedNotification = (n) => stopped.push(n.kind);
+    try {
+      const work = deferred();
+      const result = settled(work.promise, jest.fn());
+      for (let i = 0; i < 3; i++) record(result).unsubscribe();
+      const stays = record(result);
+      work.resolve();
+      await turn();
+      expect(stays.seen).toEqual(['next undefined', 'complete']);
+      expect(stopped).toEqual([]);
+    } finally {
+      config.onStoppedNotification = null;
+    }
   });
 
   it('tells a subscriber that unsubscribed nothing, while the others still hear', async () => {
