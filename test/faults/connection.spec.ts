@@ -7,7 +7,7 @@ import { EventPattern, Payload } from '@nestjs/microservices';
 import { readFileSync } from 'node:fs';
 import { startAuthServer, type AuthServer } from '../harness/auth-server.js';
 import { fileURLToPath } from 'node:url';
-import { NsqdProcess, stopAll, uniqueName, waitFor } from '../harness/nsq.js';
+import { freeze, NsqdProcess, stopAll, uniqueName, waitFor } from '../harness/nsq.js';
 import { emit, failure, figure, sleep, startClient, startServer, timed } from './helpers.js';
 
 const fixture = (name: string) =>
@@ -215,13 +215,7 @@ describe('a connection that goes silent', () => {
     const pid = nsqd.pid!;
     await sleep(interval * 0.6); // not just after a heartbeat
     const stoppedAt = Date.now();
-    process.kill(pid, 'SIGSTOP');
-    // kill() returns before the process has stopped running: wait until it has (state T).
-    await waitFor(
-      () => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('T'),
-      'nsqd to be stopped',
-      1000,
-    );
+    await freeze(pid);
     let duringSilence: Awaited<ReturnType<typeof timed>>;
     try {
       duringSilence = await timed(() => emit(client, topic, 'during'));

@@ -6,7 +6,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { jest } from '@jest/globals';
 import { NsqConnection } from '../../lib/connection/connection.js';
 import { Consumer, Producer } from '../../lib/core.js';
-import { NsqdApi, NsqdProcess, stopAll, uniqueName } from '../harness/nsq.js';
+import { freeze, NsqdApi, NsqdProcess, stopAll, uniqueName } from '../harness/nsq.js';
 import { figure, sleep } from './helpers.js';
 
 afterAll(stopAll);
@@ -27,8 +27,8 @@ describe('a frozen nsqd', () => {
     // The nsqd the producer is connected to (whichever answered first) is the one frozen.
     const tookIt = await new NsqdApi(first.httpUrl).topicStats(topic);
     const [frozen, healthy] = tookIt?.message_count === 1 ? [first, second] : [second, first];
-    process.kill(frozen.pid!, 'SIGSTOP');
     try {
+      await freeze(frozen.pid!);
       const stoppedAt = Date.now();
       const during = await Promise.all(
         Array.from({ length: 200 }, (_, i) =>

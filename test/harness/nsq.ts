@@ -1,4 +1,5 @@
 // What tests need on top of the NSQ server processes: the shared servers, nsqd's HTTP API, names.
+import { readdirSync, readFileSync } from 'node:fs';
 export {
   LookupdProcess,
   NsqdProcess,
@@ -120,4 +121,17 @@ export async function waitFor(
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/**
+ * SIGSTOPs a process and waits until every one of its threads has stopped: kill() returns
+ * before that, and a thread still running on the other core can answer a command meanwhile.
+ */
+export async function freeze(pid: number): Promise<void> {
+  process.kill(pid, 'SIGSTOP');
+  const stopped = () =>
+    readdirSync(`/proc/${pid}/task`).every((tid) =>
+      /^[tT]/.test(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1] ?? ''),
+    );
+  await waitFor(stopped, `process ${pid} to be stopped (SIGSTOP)`, 2000);
 }
