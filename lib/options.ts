@@ -56,19 +56,26 @@ export function rejectUnknownOptions(
   if (typeof input !== 'object' || input === null) return;
   for (const [key, value] of Object.entries(input)) {
     if (key in schema || value === undefined) continue;
-    const near = closest(key, Object.keys(schema));
-    const other = near
-      ? undefined
-      : Object.entries(elsewhere)
-          .map(([name, s]) => ({ name, option: closest(key, Object.keys(s)) }))
-          .find((o) => o.option);
-    const hint = near
-      ? `; did you mean ${near}?`
-      : other
-        ? `; ${other.option} is an option of ${other.name}, not of ${owner}`
-        : '';
-    throw new NsqValidationError(`${owner}: unknown option ${key}${hint}`);
+    throw new NsqValidationError(
+      `${owner}: unknown option ${key}${hintFor(key, owner, schema, elsewhere)}`,
+    );
   }
+}
+
+/** A near name of the owner's own, else the other component that has one; '' when none. */
+function hintFor(
+  key: string,
+  owner: string,
+  schema: object,
+  elsewhere: Record<string, object>,
+): string {
+  const near = closest(key, Object.keys(schema));
+  if (near) return `; did you mean ${near}?`;
+  for (const [name, other] of Object.entries(elsewhere)) {
+    const there = closest(key, Object.keys(other));
+    if (there) return `; ${there} is an option of ${name}, not of ${owner}`;
+  }
+  return '';
 }
 
 /** Checks every option the schema knows and fills in defaults; other keys are ignored here. */

@@ -5,12 +5,12 @@ import { NsqConnectionError, NsqError, NsqValidationError } from '../errors.js';
 import { Lifecycle } from '../lifecycle.js';
 import type { ConsumerMetrics } from '../metrics.js';
 import { rejectUnknownOptions, resolveOptions } from '../options.js';
+import { producerSchema } from '../producer/options.js';
 import { assertChannelName, assertTopicName } from '../protocol/names.js';
 import { BackoffState, DEFAULT_BACKOFF } from './backoff.js';
 import { MessageRunner, type MessageHandler } from './message-runner.js';
 import { NsqMessage } from './nsq-message.js';
 import { consumerSchema, type ConsumerOptions } from './options.js';
-import { producerSchema } from '../producer/options.js';
 import { RdyController, type BackoffChange } from './rdy-controller.js';
 import { SubscriptionPool } from './subscription-pool.js';
 

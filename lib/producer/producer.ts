@@ -187,8 +187,10 @@ export class Producer extends EventEmitter<ProducerEvents> {
     }
   }
 
-  /** Throws if `topic` is not a valid name. The last good one is remembered: apps mostly
-   * publish to one topic at a time, and the check would run for every message. */
+  /**
+   * Throws if `topic` is not a valid name. The last good one is remembered: apps mostly publish
+   * to one topic at a time, and the check would run for every message.
+   */
   private checkTopic(topic: string): void {
     if (typeof topic === 'string' && topic === this.lastGoodTopic) return;
     assertTopicName(topic);
